@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "config.h"
+
+#include "cimgproxy-private.h"
+
+/**
+ * CImgProxyImage:
+ *
+ * An image opened through a [class@CImgProxy.Client].
+ *
+ * What the proxy hands out is always in OCI form: Docker schema 2 manifests and configs are
+ * converted, and a manifest list or OCI index is resolved to the platform skopeo runs on.
+ *
+ * ```c
+ * g_autoptr(GPtrArray) layers = cimg_proxy_image_get_layer_info (image, NULL, &error);
+ *
+ * for (guint i = 0; layers != NULL && i < layers->len; i++)
+ *   {
+ *     CImgProxyLayerInfo *layer = g_ptr_array_index (layers, i);
+ *     g_autoptr(CImgProxyBlobStream) blob =
+ *       cimg_proxy_image_open_blob (image, cimg_proxy_layer_info_get_digest (layer),
+ *                                   cimg_proxy_layer_info_get_size (layer), NULL, &error);
+ *     ...
+ *   }
+ * ```
+ *
+ * Since: 1.0
+ */
+struct _CImgProxyImage
+{
+  GObject parent_instance;
+
+  CImgProxyClient *client;
+  char            *reference;
+  guint64          id;
+  gint             closed; /* atomic */
+};
+
+G_DEFINE_FINAL_TYPE (CImgProxyImage, cimg_proxy_image, G_TYPE_OBJECT)
+
+enum
+{
+  PROP_0,
+  PROP_REFERENCE,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void
+cimg_proxy_image_dispose (GObject *object)
+{
+  CImgProxyImage *self = CIMG_PROXY_IMAGE (object);
+
+  /* Without this the proxy would keep the image source, and for registries its connection,
+   * until it exits. */
+  if (self->client != NULL && g_atomic_int_compare_and_exchange (&self->closed, FALSE, TRUE))
+    {
+      g_autoptr(GError) error = NULL;
+      CImgCoreProxy *core = _cimg_proxy_client_get_core (self->client, &error);
+
+      if (core == NULL || !cimg_core_proxy_close_image (core, self->id, NULL, &error))
+        g_debug ("Could not close %s in the proxy: %s", self->reference, error->message);
+    }
+  g_clear_object (&self->client);
+
+  G_OBJECT_CLASS (cimg_proxy_image_parent_class)->dispose (object);
+}
+
+static void
+cimg_proxy_image_finalize (GObject *object)
+{
+  CImgProxyImage *self = CIMG_PROXY_IMAGE (object);
+
+  g_free (self->reference);
+
+  G_OBJECT_CLASS (cimg_proxy_image_parent_class)->finalize (object);
+}
+
+static void
+cimg_proxy_image_get_property (GObject    *object,
+                               guint       prop_id,
+                               GValue     *value,
+                               GParamSpec *pspec)
+{
+  CImgProxyImage *self = CIMG_PROXY_IMAGE (object);
+
+  switch (prop_id)
+    {
+    case PROP_REFERENCE:
+      g_value_set_string (value, self->reference);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+cimg_proxy_image_class_init (CImgProxyImageClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = cimg_proxy_image_dispose;
+  object_class->finalize = cimg_proxy_image_finalize;
+  object_class->get_property = cimg_proxy_image_get_property;
+
+  /**
+   * CImgProxyImage:reference:
+   *
+   * The reference the image was opened with.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_REFERENCE] =
+    g_param_spec_string ("reference", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+cimg_proxy_image_init (CImgProxyImage *self)
+{
+}
+
+CImgProxyImage *
+_cimg_proxy_image_new (CImgProxyClient *client,
+                       const char      *reference,
+                       guint64          id)
+{
+  CImgProxyImage *self = g_object_new (CIMG_PROXY_TYPE_IMAGE, NULL);
+
+  self->client = g_object_ref (client);
+  self->reference = g_strdup (reference);
+  self->id = id;
+  return self;
+}
+
+/* The core of the client, or an error when the image or the client can no longer be used. */
+static CImgCoreProxy *
+get_core (CImgProxyImage *self,
+          GError        **error)
+{
+  if (g_atomic_int_get (&self->closed))
+    {
+      g_set_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_CLOSED,
+                   "The image %s was closed", self->reference);
+      return NULL;
+    }
+  return _cimg_proxy_client_get_core (self->client, error);
+}
+
+/**
+ * cimg_proxy_image_get_reference:
+ * @self: an image
+ *
+ * Returns: the reference the image was opened with
+ *
+ * Since: 1.0
+ */
+const char *
+cimg_proxy_image_get_reference (CImgProxyImage *self)
+{
+  g_return_val_if_fail (CIMG_PROXY_IS_IMAGE (self), NULL);
+
+  return self->reference;
+}
+
+/**
+ * cimg_proxy_image_get_manifest:
+ * @self: an image
+ * @cancellable: (nullable): a cancellable
+ * @out_digest: (out) (optional) (transfer full): return location for the manifest digest
+ * @error: return location for an error
+ *
+ * Reads the image manifest, always an OCI image manifest
+ * (`application/vnd.oci.image.manifest.v1+json`).
+ *
+ * @out_digest receives the digest skopeo reports: the digest of the manifest as the source
+ * stores it, before any conversion, and for a manifest list the digest of the selected
+ * platform's manifest, not of the list. It equals the digest of the returned bytes only when
+ * no conversion happened.
+ *
+ * Returns: (transfer full): the manifest, or `NULL` with @error set
+ *
+ * Since: 1.0
+ */
+GBytes *
+cimg_proxy_image_get_manifest (CImgProxyImage *self,
+                               GCancellable   *cancellable,
+                               char          **out_digest,
+                               GError        **error)
+{
+  CImgCoreProxy *core;
+  GBytes *manifest;
+
+  g_return_val_if_fail (CIMG_PROXY_IS_IMAGE (self), NULL);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  core = get_core (self, error);
+  if (core == NULL)
+    return NULL;
+
+  manifest = cimg_core_proxy_get_manifest (core, self->id, out_digest, cancellable, error);
+  if (manifest == NULL)
+    g_prefix_error (error, "Could not read the manifest of %s: ", self->reference);
+  return manifest;
+}
+
+/**
+ * cimg_proxy_image_get_config:
+ * @self: an image
+ * @cancellable: (nullable): a cancellable
+ * @error: return location for an error
+ *
+ * Reads the image configuration: the whole OCI image config
+ * (`application/vnd.oci.image.config.v1+json`), with `rootfs.diff_ids`, `history` and the
+ * runtime `config`.
+ *
+ * Returns: (transfer full): the configuration, or `NULL` with @error set
+ *
+ * Since: 1.0
+ */
+GBytes *
+cimg_proxy_image_get_config (CImgProxyImage *self,
+                             GCancellable   *cancellable,
+                             GError        **error)
+{
+  CImgCoreProxy *core;
+  GBytes *config;
+
+  g_return_val_if_fail (CIMG_PROXY_IS_IMAGE (self), NULL);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  core = get_core (self, error);
+  if (core == NULL)
+    return NULL;
+
+  config = cimg_core_proxy_get_config (core, self->id, cancellable, error);
+  if (config == NULL)
+    g_prefix_error (error, "Could not read the configuration of %s: ", self->reference);
+  return config;
+}
+
+/**
+ * cimg_proxy_image_get_layer_info:
+ * @self: an image
+ * @cancellable: (nullable): a cancellable
+ * @error: return location for an error
+ *
+ * Lists the layers of the image, base layer first, as the blobs the proxy will serve for
+ * them. These are the values to give to [method@CImgProxy.Image.open_blob].
+ *
+ * The list comes from GetLayerInfoPiped on skopeo 1.19 and later, from GetLayerInfo on 1.11
+ * to 1.18, and from the manifest on older versions. For `containers-storage:` images only the
+ * first two are exact, since storage may serve layers uncompressed.
+ *
+ * Returns: (transfer container) (element-type CImgProxyLayerInfo): the layers, or `NULL`
+ *   with @error set
+ *
+ * Since: 1.0
+ */
+GPtrArray *
+cimg_proxy_image_get_layer_info (CImgProxyImage *self,
+                                 GCancellable   *cancellable,
+                                 GError        **error)
+{
+  g_autoptr(GArray) layers = NULL;
+  GPtrArray *result;
+  CImgCoreProxy *core;
+
+  g_return_val_if_fail (CIMG_PROXY_IS_IMAGE (self), NULL);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  core = get_core (self, error);
+  if (core == NULL)
+    return NULL;
+
+  layers = cimg_core_proxy_get_layer_info (core, self->id, cancellable, error);
+  if (layers == NULL)
+    {
+      g_prefix_error (error, "Could not list the layers of %s: ", self->reference);
+      return NULL;
+    }
+
+  result = g_ptr_array_new_full (layers->len, g_object_unref);
+  for (guint i = 0; i < layers->len; i++)
+    {
+      const CImgCoreLayer *layer = &g_array_index (layers, CImgCoreLayer, i);
+      g_ptr_array_add (result,
+                       cimg_proxy_layer_info_new (layer->digest, layer->size, layer->media_type));
+    }
+  return result;
+}
+
+/**
+ * cimg_proxy_image_open_blob:
+ * @self: an image
+ * @digest: the digest of the blob, such as `sha256:...`
+ * @size: its exact size in bytes, from the manifest or [class@CImgProxy.LayerInfo]
+ * @cancellable: (nullable): a cancellable
+ * @error: return location for an error
+ *
+ * Opens a blob of the image (a layer or the config) as a stream. The data is streamed from the
+ * source as it is read; nothing is stored on disk.
+ *
+ * The proxy verifies the digest and the size, but can only tell after the last byte: the read
+ * that would return end-of-stream fails instead with %CIMG_PROXY_ERROR_VERIFICATION_FAILED,
+ * so consumers must not commit the data before they saw end-of-stream. See
+ * [class@CImgProxy.BlobStream].
+ *
+ * Returns: (transfer full): a stream of the blob, or `NULL` with @error set
+ *
+ * Since: 1.0
+ */
+CImgProxyBlobStream *
+cimg_proxy_image_open_blob (CImgProxyImage *self,
+                            const char     *digest,
+                            gint64          size,
+                            GCancellable   *cancellable,
+                            GError        **error)
+{
+  CImgCoreProxy *core;
+  guint32 pipe_id = 0;
+  gint64 source_size = -1;
+  int fd = -1;
+
+  g_return_val_if_fail (CIMG_PROXY_IS_IMAGE (self), NULL);
+  g_return_val_if_fail (digest != NULL, NULL);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!cimg_core_is_valid_digest (digest))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "“%s” is not a valid digest; expected “algorithm:hex”, like sha256:…", digest);
+      return NULL;
+    }
+  /* GetBlob checks the byte count against the size it is given, so it must be exact; blobs
+   * of unknown size need GetRawBlob, which skopeo 1.19 introduced. */
+  if (size < 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   "Blob %s of %s has no known size; reading it needs its exact size", digest,
+                   self->reference);
+      return NULL;
+    }
+
+  core = get_core (self, error);
+  if (core == NULL)
+    return NULL;
+
+  if (!cimg_core_proxy_get_blob (core, self->id, digest, (guint64) size, &fd, &pipe_id,
+                                 &source_size, cancellable, error))
+    {
+      g_prefix_error (error, "Could not open blob %s of %s: ", digest, self->reference);
+      return NULL;
+    }
+
+  return _cimg_proxy_blob_stream_new (self->client, self->reference, digest, size, source_size,
+                                      fd, pipe_id);
+}
+
+/**
+ * cimg_proxy_image_close:
+ * @self: an image
+ * @cancellable: (nullable): a cancellable
+ * @error: return location for an error
+ *
+ * Releases the image in the proxy. Blob streams already opened stay readable. Dropping the
+ * last reference closes the image too, without reporting errors.
+ *
+ * Returns: `TRUE` on success
+ *
+ * Since: 1.0
+ */
+gboolean
+cimg_proxy_image_close (CImgProxyImage *self,
+                        GCancellable   *cancellable,
+                        GError        **error)
+{
+  CImgCoreProxy *core;
+
+  g_return_val_if_fail (CIMG_PROXY_IS_IMAGE (self), FALSE);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  core = get_core (self, error);
+  if (core == NULL)
+    return FALSE;
+
+  if (!g_atomic_int_compare_and_exchange (&self->closed, FALSE, TRUE))
+    {
+      g_set_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_CLOSED,
+                   "The image %s was closed", self->reference);
+      return FALSE;
+    }
+
+  if (!cimg_core_proxy_close_image (core, self->id, cancellable, error))
+    {
+      g_prefix_error (error, "Could not close %s: ", self->reference);
+      return FALSE;
+    }
+  return TRUE;
+}

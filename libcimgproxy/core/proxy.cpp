@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+
+#include "proxy.hpp"
+
+#include "error.hpp"
+
+#include <glib.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstring>
+
+using namespace std::chrono_literals;
+
+namespace cimgproxy::core {
+
+namespace {
+
+// Replies can be far larger than requests: GetLayerInfo inlines one entry per layer.
+constexpr size_t kInitialReplyBuffer = 64 * 1024;
+constexpr size_t kMaxReplySize = 16 * 1024 * 1024;
+// Manifests, configs and layer lists; c/image itself refuses manifests above 4 MiB.
+constexpr size_t kMaxMetadataSize = 64 * 1024 * 1024;
+// GetRawBlob sends two fds, nothing sends more; room for a few more lets us see and close
+// surplus ones instead of having the kernel drop them silently.
+constexpr size_t kMaxFds = 8;
+
+constexpr auto kExitGrace = 2s;
+
+bool contains(std::string_view haystack, std::string_view needle) {
+    return haystack.find(needle) != std::string_view::npos;
+}
+
+bool poll_readable(int fd, int timeout_ms) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    int n;
+    do
+        n = poll(&pfd, 1, timeout_ms);
+    while (n < 0 && errno == EINTR);
+    return n > 0;
+}
+
+[[noreturn]] void throw_cancelled() {
+    throw Error(ErrorKind::Cancelled, "Operation was cancelled");
+}
+
+std::string basename_of(const std::string& path) {
+    size_t slash = path.rfind('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+} // namespace
+
+ErrorKind classify_open_failure(std::string_view message) {
+    // oci: and oci-archive: (ImageNotFoundError), docker:// (MANIFEST_UNKNOWN),
+    // containers-storage: (ErrNoSuchImage)
+    if (contains(message, "no descriptor found for reference") ||
+        contains(message, "manifest unknown") || contains(message, "identifier is not an image"))
+        return ErrorKind::NotFound;
+    // alltransports.ParseImageName and the docker reference parser
+    if (g_str_has_prefix(std::string(message).c_str(), "Invalid image name") ||
+        contains(message, "invalid reference format"))
+        return ErrorKind::InvalidReference;
+    return ErrorKind::RequestFailed;
+}
+
+ErrorKind classify_transfer_failure(std::string_view message) {
+    // skopeo's own verifier in GetBlob, and c/image's where it verifies
+    if (contains(message, "corrupted blob") || contains(message, "bytes in blob") ||
+        contains(message, "Digest did not match"))
+        return ErrorKind::VerificationFailed;
+    return ErrorKind::RequestFailed;
+}
+
+Proxy::Proxy(std::unique_ptr<Process> process, Fd socket)
+    : process_(std::move(process))
+    , name_(basename_of(process_->program()))
+    , socket_(std::move(socket))
+    , buffer_(kInitialReplyBuffer) {}
+
+std::unique_ptr<Proxy> Proxy::start(SpawnOptions options, int cancel_fd) {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+        throw_errno("Could not create the proxy socket", errno);
+    Fd ours(pair[0]);
+    Fd theirs(pair[1]);
+
+    auto process = Process::spawn(std::move(options), std::move(theirs));
+    std::unique_ptr<Proxy> proxy(new Proxy(std::move(process), std::move(ours)));
+
+    Reply reply = proxy->call(Method::Initialize, {}, cancel_fd);
+    if (!reply.success)
+        throw Error(ErrorKind::RequestFailed, "Initialize failed: " + reply.error);
+    const char* text = JSON_NODE_HOLDS_VALUE(reply.value.get()) &&
+                               json_node_get_value_type(reply.value.get()) == G_TYPE_STRING
+                           ? json_node_get_string(reply.value.get())
+                           : nullptr;
+    std::optional<Version> version = text != nullptr ? Version::parse(text) : std::nullopt;
+    if (!version)
+        throw Error(ErrorKind::Protocol, "Initialize did not return a protocol version");
+    // 0.2.x is the only series there has ever been; a 0.3 or 1.0 would be free to change
+    // anything, so it is refused rather than guessed at.
+    if (version->major != 0 || version->minor != 2 || !version->at_least(kMinimumVersion))
+        throw Error(ErrorKind::UnsupportedVersion,
+                    format("%s speaks image proxy protocol %s, but libcimgproxy needs 0.2.x with "
+                           "x >= %u (skopeo 1.6 or newer)",
+                           proxy->name_.c_str(), text, kMinimumVersion.patch));
+    proxy->version_ = *version;
+    g_debug("Proxy %d speaks protocol %s", static_cast<int>(proxy->pid()), text);
+    return proxy;
+}
+
+Proxy::~Proxy() {
+    // Closing our end is skopeo's signal to exit; a proxy stuck in a request gets a SIGTERM.
+    socket_.reset();
+    if (!process_->wait_exit(kExitGrace)) {
+        process_->kill(SIGTERM);
+        process_->wait_exit(kExitGrace);
+    }
+}
+
+bool Proxy::supports(Method method) const {
+    return version_.at_least(method_info(method).since);
+}
+
+void Proxy::ensure_usable() const {
+    if (unusable_)
+        throw Error(ErrorKind::Closed, *unusable_);
+}
+
+Reply Proxy::call(Method method, const std::vector<Arg>& args, int cancel_fd) {
+    return call(method, args, cancel_fd, nullptr);
+}
+
+Reply Proxy::call(Method method, const std::vector<Arg>& args, int cancel_fd, Drain* drain) {
+    const MethodInfo& info = method_info(method);
+    // Before Initialize has answered, the version is 0.0.0 and nothing is gated.
+    if (version_.major != 0 || version_.minor != 0) {
+        if (!supports(method))
+            throw Error(ErrorKind::NotSupported,
+                        format("%s needs skopeo %s or newer (image proxy protocol %s); this %s "
+                               "speaks protocol %s",
+                               info.name, info.skopeo_release, info.since.to_string().c_str(),
+                               name_.c_str(), version_.to_string().c_str()));
+    }
+    if (cancel_fd >= 0 && poll_readable(cancel_fd, 0))
+        throw_cancelled();
+
+    std::lock_guard lock(mutex_);
+    ensure_usable();
+    discard_abandoned();
+    return exchange(method, args, cancel_fd, drain);
+}
+
+Reply Proxy::exchange(Method method, const std::vector<Arg>& args, int cancel_fd, Drain* drain) {
+    std::string request = build_request(method, args);
+    if (request.size() > kMaxRequestSize)
+        throw Error(ErrorKind::InvalidArgument,
+                    format("The %s request is %zu bytes long; the proxy reads at most %zu",
+                           method_info(method).name, request.size(), kMaxRequestSize));
+    ssize_t sent;
+    do
+        sent = send(socket_.get(), request.data(), request.size(), MSG_NOSIGNAL);
+    while (sent < 0 && errno == EINTR);
+    if (sent < 0) {
+        if (errno == EPIPE || errno == ECONNRESET)
+            fail_exited();
+        throw_errno("Could not send a request to the proxy", errno);
+    }
+    // Shutdown is the one request without a reply.
+    if (method == Method::Shutdown)
+        return Reply{};
+
+    std::optional<Reply> reply;
+    char chunk[64 * 1024];
+    for (;;) {
+        bool draining = drain != nullptr && drain->fd->valid();
+        if (reply && !draining)
+            return std::move(*reply);
+
+        struct pollfd fds[3];
+        nfds_t count = 0;
+        int socket_index = -1;
+        int drain_index = -1;
+        if (!reply) {
+            socket_index = static_cast<int>(count);
+            fds[count++] = {socket_.get(), POLLIN, 0};
+        }
+        if (draining) {
+            drain_index = static_cast<int>(count);
+            fds[count++] = {drain->fd->get(), POLLIN, 0};
+        }
+        if (cancel_fd >= 0)
+            fds[count++] = {cancel_fd, POLLIN, 0};
+
+        if (poll(fds, count, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            throw_errno("Could not wait for the proxy", errno);
+        }
+        if (cancel_fd >= 0 && fds[count - 1].revents != 0) {
+            // The reply still comes, in order: whoever sends the next request reads it first.
+            if (!reply)
+                abandoned_.push_back(method);
+            throw_cancelled();
+        }
+        if (drain_index >= 0 && fds[drain_index].revents != 0) {
+            ssize_t n = read(drain->fd->get(), chunk, sizeof chunk);
+            if (n < 0 && errno != EINTR && errno != EAGAIN)
+                drain->fd->reset();
+            else if (n == 0 || (n > 0 && !drain->sink(chunk, static_cast<size_t>(n))))
+                drain->fd->reset();
+        }
+        if (socket_index >= 0 && fds[socket_index].revents != 0)
+            reply = receive(method);
+    }
+}
+
+Reply Proxy::receive(Method method) {
+    ssize_t length;
+    do
+        length = recv(socket_.get(), nullptr, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+    while (length < 0 && errno == EINTR);
+    if (length == 0 || (length < 0 && errno == ECONNRESET))
+        fail_exited();
+    if (length < 0)
+        throw_errno("Could not receive from the proxy", errno);
+
+    size_t size = static_cast<size_t>(length);
+    if (size > kMaxReplySize) {
+        // Reading it into a small buffer discards the rest of the packet.
+        char discard;
+        recv(socket_.get(), &discard, 1, MSG_DONTWAIT);
+        fail_protocol(Error(ErrorKind::Protocol,
+                            format("The reply to %s is %zu bytes long, more than the %zu a "
+                                   "reply may have",
+                                   method_info(method).name, size, kMaxReplySize)));
+    }
+    if (buffer_.size() < size)
+        buffer_.resize(size);
+
+    alignas(struct cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))];
+    struct iovec iov = {buffer_.data(), buffer_.size()};
+    struct msghdr message = {};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+
+    ssize_t n;
+    do
+        n = recvmsg(socket_.get(), &message, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        throw_errno("Could not receive from the proxy", errno);
+
+    // Take ownership of every fd before looking at anything else, so none can leak.
+    std::vector<Fd> fds;
+    for (struct cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
+         header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t payload = header->cmsg_len - CMSG_LEN(0);
+        const unsigned char* data = CMSG_DATA(header);
+        for (size_t i = 0; i + sizeof(int) <= payload; i += sizeof(int)) {
+            int fd;
+            memcpy(&fd, data + i, sizeof fd);
+            fds.emplace_back(fd);
+        }
+    }
+
+    try {
+        if (message.msg_flags & MSG_TRUNC)
+            throw Error(ErrorKind::Protocol,
+                        format("The reply to %s was truncated", method_info(method).name));
+        if (message.msg_flags & MSG_CTRUNC)
+            throw Error(ErrorKind::Protocol,
+                        format("The reply to %s carried more than %zu file descriptors",
+                               method_info(method).name, kMaxFds));
+        return parse_reply(method, std::string_view(buffer_.data(), static_cast<size_t>(n)),
+                           std::move(fds));
+    } catch (const Error& error) {
+        fail_protocol(error);
+    }
+}
+
+void Proxy::discard_abandoned() {
+    while (!abandoned_.empty()) {
+        Method method = abandoned_.front();
+        poll_readable(socket_.get(), -1);
+        Reply reply = receive(method);
+        abandoned_.pop_front();
+        if (reply.pipe_id != 0) {
+            // Nobody will read this pipe: close it so the FinishPipe cannot block on it.
+            reply.fds.clear();
+            exchange(Method::FinishPipe, {uint64_t{reply.pipe_id}}, -1, nullptr);
+        }
+    }
+}
+
+void Proxy::fail_exited() {
+    if (!process_->wait_exit(kExitGrace)) {
+        // Closed its socket but lives on: not a proxy we can talk to any more.
+        process_->kill(SIGKILL);
+        process_->wait_exit(kExitGrace);
+    }
+    std::string message = format("%s %s", name_.c_str(), process_->describe_exit().c_str());
+    unusable_ = "The proxy is gone: " + message;
+    socket_.reset();
+    throw Error(ErrorKind::ProxyExited, message);
+}
+
+void Proxy::fail_protocol(const Error& error) {
+    // Replies carry no request ids: after a reply we do not understand, we can no longer
+    // tell which reply belongs to which request.
+    unusable_ = std::string("The proxy broke the protocol: ") + error.what();
+    socket_.reset();
+    process_->kill(SIGKILL);
+    throw error;
+}
+
+uint64_t Proxy::open_image(const std::string& reference, bool optional, int cancel_fd) {
+    bool native_optional = optional && supports(Method::OpenImageOptional);
+    Reply reply = call(native_optional ? Method::OpenImageOptional : Method::OpenImage,
+                       {reference}, cancel_fd);
+    if (!reply.success) {
+        ErrorKind kind = classify_open_failure(reply.error);
+        if (optional && kind == ErrorKind::NotFound)
+            return 0;
+        throw Error(kind, reply.error);
+    }
+    if (JSON_NODE_HOLDS_NULL(reply.value.get()))
+        throw Error(ErrorKind::RequestFailed,
+                    "The proxy opened nothing and gave no reason (skopeo 1.13 answers this way "
+                    "when the signature policy rejects an image)");
+    std::optional<uint64_t> image = json_to_uint(reply.value.get());
+    if (!image || (*image == 0 && !native_optional))
+        throw Error(ErrorKind::Protocol, "OpenImage did not return an image id");
+    return *image;
+}
+
+void Proxy::close_image(uint64_t image, int cancel_fd) {
+    Reply reply = call(Method::CloseImage, {image}, cancel_fd);
+    if (!reply.success)
+        throw Error(ErrorKind::RequestFailed, reply.error);
+}
+
+std::string Proxy::read_piped(Method method, uint64_t image, int cancel_fd, JsonNodePtr* value) {
+    Reply reply = call(method, {image}, cancel_fd);
+    if (!reply.success)
+        throw Error(ErrorKind::RequestFailed, reply.error);
+    if (value != nullptr)
+        *value = std::move(reply.value);
+
+    // The length is not announced and EOF comes only after FinishPipe, so the pipe is read
+    // while the FinishPipe is outstanding.
+    Fd pipe = std::move(reply.fds.at(0));
+    std::string data;
+    bool too_large = false;
+    Drain drain{&pipe, [&](const char* chunk, size_t length) {
+                    if (data.size() + length > kMaxMetadataSize) {
+                        too_large = true;
+                        return false;
+                    }
+                    data.append(chunk, length);
+                    return true;
+                }};
+    Reply finish = call(Method::FinishPipe, {uint64_t{reply.pipe_id}}, cancel_fd, &drain);
+    if (too_large)
+        throw Error(ErrorKind::Protocol,
+                    format("The proxy sent more than %zu bytes for %s", kMaxMetadataSize,
+                           method_info(method).name));
+    if (!finish.success)
+        throw Error(ErrorKind::RequestFailed, finish.error);
+    return data;
+}
+
+std::string Proxy::get_manifest(uint64_t image, std::string& digest, int cancel_fd) {
+    JsonNodePtr value;
+    std::string manifest = read_piped(Method::GetManifest, image, cancel_fd, &value);
+    const char* text = JSON_NODE_HOLDS_VALUE(value.get()) &&
+                               json_node_get_value_type(value.get()) == G_TYPE_STRING
+                           ? json_node_get_string(value.get())
+                           : nullptr;
+    if (text == nullptr || !is_valid_digest(text))
+        throw Error(ErrorKind::Protocol, "GetManifest did not return a manifest digest");
+    digest = text;
+    return manifest;
+}
+
+std::string Proxy::get_config(uint64_t image, int cancel_fd) {
+    return read_piped(Method::GetFullConfig, image, cancel_fd, nullptr);
+}
+
+std::vector<LayerInfo> Proxy::get_layer_info(uint64_t image, int cancel_fd) {
+    if (supports(Method::GetLayerInfoPiped))
+        return parse_layer_infos(read_piped(Method::GetLayerInfoPiped, image, cancel_fd, nullptr));
+    if (supports(Method::GetLayerInfo)) {
+        Reply reply = call(Method::GetLayerInfo, {image}, cancel_fd);
+        if (!reply.success)
+            throw Error(ErrorKind::RequestFailed, reply.error);
+        return parse_layer_infos(reply.value.get());
+    }
+    // Protocol 0.2.3 and 0.2.4 have no layer-info method; the manifest has the same
+    // descriptors for every transport except containers-storage.
+    std::string digest;
+    return parse_manifest_layers(get_manifest(image, digest, cancel_fd));
+}
+
+Proxy::BlobPipe Proxy::get_blob(uint64_t image, const std::string& digest, uint64_t size,
+                                int cancel_fd) {
+    Reply reply = call(Method::GetBlob, {image, digest, size}, cancel_fd);
+    if (!reply.success)
+        throw Error(ErrorKind::RequestFailed, reply.error);
+    std::optional<int64_t> source_size = json_to_int(reply.value.get());
+    return BlobPipe{std::move(reply.fds.at(0)), reply.pipe_id,
+                    source_size && *source_size >= 0 ? *source_size : -1};
+}
+
+void Proxy::finish_blob(uint32_t pipe_id, Fd fd, int cancel_fd) {
+    // Bytes beyond the announced size mean the descriptor lied; stop at the first one, and
+    // the closed pipe keeps skopeo's writer from blocking the FinishPipe.
+    bool longer = false;
+    Drain drain{&fd, [&](const char*, size_t) {
+                    longer = true;
+                    return false;
+                }};
+    Reply reply = call(Method::FinishPipe, {uint64_t{pipe_id}}, cancel_fd, &drain);
+    if (longer)
+        throw Error(ErrorKind::VerificationFailed, "The blob is longer than its size says");
+    if (!reply.success)
+        throw Error(classify_transfer_failure(reply.error), reply.error);
+}
+
+void Proxy::abort_blob(uint32_t pipe_id, Fd fd, int cancel_fd) {
+    // With the read end closed, skopeo's writer fails with EPIPE at its next write and the
+    // FinishPipe returns at once; its "broken pipe" error is the expected outcome.
+    fd.reset();
+    call(Method::FinishPipe, {uint64_t{pipe_id}}, cancel_fd);
+}
+
+void Proxy::shutdown() {
+    std::lock_guard lock(mutex_);
+    ensure_usable();
+    unusable_ = "The client was closed";
+    try {
+        exchange(Method::Shutdown, {}, -1, nullptr);
+    } catch (const Error&) {
+        // A proxy that already left is reported below from its exit status.
+    }
+    socket_.reset();
+    if (!process_->wait_exit(kExitGrace)) {
+        process_->kill(SIGKILL);
+        process_->wait_exit(kExitGrace);
+        throw Error(ErrorKind::ProxyExited,
+                    format("%s did not exit after Shutdown and was killed", name_.c_str()));
+    }
+    if (!process_->exited_successfully())
+        throw Error(ErrorKind::ProxyExited,
+                    format("%s %s", name_.c_str(), process_->describe_exit().c_str()));
+}
+
+} // namespace cimgproxy::core

@@ -1,0 +1,370 @@
+#!/usr/bin/python3
+"""Generate the OCI image layouts that libcimgproxy's tests read.
+
+The C tests need real images on disk that skopeo can also read, so they can
+check the library against a known-good implementation.  Checking binary
+images into git would hide what they contain, so this script builds them from
+scratch, deterministically: running it twice gives byte-identical output.
+
+Usage: mkoci.py OUTDIR [--stamp FILE]
+
+OUTDIR (created or replaced) receives:
+
+  multi/          tag "latest": a host-arch image with three gzip layers
+                  (small files, 3 MiB and 1 MiB of incompressible data);
+                  tag "index": an image index with a host-arch manifest and
+                  one for another arch, each with its own one-file layer.
+  corrupt/        a copy of multi/ whose layer 1 blob has one byte flipped,
+                  so its content no longer matches its digest.
+  sample/         tag "latest": the small two-layer image used by the README
+                  quick start, with a symlink, a whiteout and an opaque dir.
+  expected.json   digests, sizes and diff_ids the C tests compare against.
+
+--stamp FILE touches FILE once everything is written, so that a meson
+custom_target has a single output file to track.
+"""
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import os
+import platform
+import random
+import shutil
+import tarfile
+
+MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
+LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
+REF_NAME = "org.opencontainers.image.ref.name"
+
+# Fixed timestamps: anything taken from the clock would change the digests.
+TAR_MTIME = 1704067200  # 2024-01-01T00:00:00Z
+CREATED = "2024-01-01T00:00:00Z"
+
+ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+MIB = 1024 * 1024
+
+# platform.machine() spellings -> GOARCH names, which OCI platforms use.
+ARCH_NAMES = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv7l": "arm",
+    "armv6l": "arm",
+    "i386": "386",
+    "i686": "386",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "mips64": "mips64",
+}
+
+# Only these names may already be in OUTDIR; anything else means the user
+# pointed us at a directory we did not make, and we refuse to delete it.
+OUTPUT_NAMES = {"multi", "corrupt", "sample", "expected.json"}
+
+
+def host_arch():
+    machine = platform.machine().lower()
+    return ARCH_NAMES.get(machine, machine)
+
+
+def other_arch(host):
+    return "arm64" if host == "amd64" else "amd64"
+
+
+def sha256_digest(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def canonical_json(obj):
+    """Serialise obj once; the returned bytes are what gets hashed and stored."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def prng_bytes(label, size):
+    # Seeding per file keeps each file's content stable even if the set or
+    # order of generated files changes.
+    return random.Random("mkoci:" + label).randbytes(size)
+
+
+# --- tar layers -------------------------------------------------------------
+
+def tar_header(name, kind, mode):
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.mode = mode
+    info.mtime = TAR_MTIME
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    return info
+
+
+def dir_entry(name):
+    return tar_header(name, tarfile.DIRTYPE, 0o755), None
+
+
+def file_entry(name, data, mode=0o644):
+    info = tar_header(name, tarfile.REGTYPE, mode)
+    info.size = len(data)
+    return info, data
+
+
+def symlink_entry(name, target):
+    info = tar_header(name, tarfile.SYMTYPE, 0o777)
+    info.linkname = target
+    return info, None
+
+
+def whiteout_entry(name):
+    """An OCI whiteout marker: an empty regular file with a .wh. name."""
+    return file_entry(name, b"")
+
+
+def build_tar(entries):
+    buf = io.BytesIO()
+    # ustar keeps headers free of pax records whose content could vary.
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for info, data in entries:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buf.getvalue()
+
+
+# --- the layout on disk -----------------------------------------------------
+
+class OciLayout:
+    """An OCI image layout directory being filled with blobs and tags."""
+
+    def __init__(self, root):
+        self.root = root
+        self.refs = []
+        self.blob_dir = os.path.join(root, "blobs", "sha256")
+        os.makedirs(self.blob_dir)
+        with open(os.path.join(root, "oci-layout"), "wb") as f:
+            f.write(canonical_json({"imageLayoutVersion": "1.0.0"}))
+
+    def put_blob(self, data, media_type):
+        """Store data under its digest and return a descriptor for it."""
+        digest = sha256_digest(data)
+        with open(self.blob_path(digest), "wb") as f:
+            f.write(data)
+        return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+    def blob_path(self, digest):
+        return os.path.join(self.blob_dir, digest.split(":", 1)[1])
+
+    def tag(self, name, descriptor):
+        self.refs.append(dict(descriptor, annotations={REF_NAME: name}))
+
+    def finish(self):
+        index = {"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": self.refs}
+        with open(os.path.join(self.root, "index.json"), "wb") as f:
+            f.write(canonical_json(index))
+
+
+def add_image(layout, arch, layers, cmd):
+    """Store layers, config and manifest; return the manifest descriptor and
+    the facts expected.json records about the image.
+
+    layers is a list of (tar entries, history comment) pairs.
+    """
+    layer_facts = []
+    history = []
+    for entries, comment in layers:
+        tar = build_tar(entries)
+        # mtime=0 keeps the gzip header, and so the layer digest, stable.
+        desc = layout.put_blob(gzip.compress(tar, mtime=0), LAYER_TYPE)
+        layer_facts.append({
+            "digest": desc["digest"],
+            "size": desc["size"],
+            "media_type": LAYER_TYPE,
+            "diff_id": sha256_digest(tar),
+        })
+        history.append({"created": CREATED, "created_by": "mkoci.py: " + comment})
+
+    config = {
+        "architecture": arch,
+        "os": "linux",
+        "created": CREATED,
+        "config": {"Env": ENV, "Cmd": cmd},
+        "rootfs": {"type": "layers", "diff_ids": [f["diff_id"] for f in layer_facts]},
+        "history": history,
+    }
+    config_desc = layout.put_blob(canonical_json(config), CONFIG_TYPE)
+
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_TYPE,
+        "config": config_desc,
+        "layers": [
+            {"mediaType": LAYER_TYPE, "digest": f["digest"], "size": f["size"]}
+            for f in layer_facts
+        ],
+    }
+    manifest_desc = layout.put_blob(canonical_json(manifest), MANIFEST_TYPE)
+    facts = {
+        "manifest_digest": manifest_desc["digest"],
+        "config_digest": config_desc["digest"],
+        "layers": layer_facts,
+    }
+    return manifest_desc, facts
+
+
+# --- the images -------------------------------------------------------------
+
+def multi_layers():
+    layer0 = [
+        dir_entry("etc"),
+        file_entry("etc/hello.txt", b"hello from layer 0\n"),
+        file_entry("usr/bin/tool", b"#!/bin/sh\necho tool\n", 0o755),
+        symlink_entry("usr/bin/tool-link", "tool"),
+    ]
+    # Random data does not compress, so this gzip blob stays about 3 MiB:
+    # large enough for tests that stream or resume a blob in chunks.
+    layer1 = [file_entry("data/random-a.bin", prng_bytes("random-a", 3 * MIB))]
+    layer2 = [
+        file_entry("data/random-b.bin", prng_bytes("random-b", MIB)),
+        file_entry("etc/hello.txt", b"hello from layer 2\n"),
+    ]
+    return [
+        (layer0, "add etc/hello.txt and usr/bin/tool"),
+        (layer1, "add data/random-a.bin"),
+        (layer2, "add data/random-b.bin, replace etc/hello.txt"),
+    ]
+
+
+def add_platform_index(layout, host, other):
+    """Store an image index with one small manifest per arch and return its
+    descriptor with the facts about the host-arch entry."""
+    entries = []
+    host_facts = None
+    for arch in (host, other):
+        layer = [file_entry("arch.txt", arch.encode())]
+        desc, facts = add_image(layout, arch, [(layer, "add arch.txt")], ["/bin/sh"])
+        entries.append(dict(desc, platform={"architecture": arch, "os": "linux"}))
+        if arch == host:
+            host_facts = facts
+    index = {"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": entries}
+    index_desc = layout.put_blob(canonical_json(index), INDEX_TYPE)
+    facts = {
+        "index_digest": index_desc["digest"],
+        "host_manifest_digest": host_facts["manifest_digest"],
+        "host_config_digest": host_facts["config_digest"],
+        "layers": host_facts["layers"],
+    }
+    return index_desc, facts
+
+
+def make_multi(root, host):
+    layout = OciLayout(root)
+    latest_desc, latest_facts = add_image(layout, host, multi_layers(), ["/bin/sh"])
+    layout.tag("latest", latest_desc)
+    index_desc, index_facts = add_platform_index(layout, host, other_arch(host))
+    layout.tag("index", index_desc)
+    layout.finish()
+    return latest_facts, index_facts
+
+
+def make_corrupt(multi_root, root, multi_facts, layer_index):
+    """Copy multi/ and damage one layer blob in place, keeping its name and
+    size, so only digest verification can notice."""
+    shutil.copytree(multi_root, root)
+    digest = multi_facts["layers"][layer_index]["digest"]
+    path = os.path.join(root, "blobs", "sha256", digest.split(":", 1)[1])
+    with open(path, "r+b") as f:
+        middle = os.fstat(f.fileno()).st_size // 2
+        f.seek(middle)
+        byte = f.read(1)[0]
+        f.seek(middle)
+        f.write(bytes([byte ^ 0xFF]))
+    return dict(multi_facts, corrupt_layer_index=layer_index)
+
+
+def sample_layers():
+    run_sh = b'#!/bin/sh\necho "hello from the sample app"\n'
+    layer0 = [
+        file_entry("app/README.txt", b"A tiny sample image for libcimgproxy.\n"),
+        file_entry("app/bin/run.sh", run_sh, 0o755),
+        symlink_entry("app/current", "bin"),
+        file_entry("app/old.txt", b"this file is deleted by layer 1\n"),
+        dir_entry("app/cache"),
+        file_entry("app/cache/a.tmp", b"cached a\n"),
+    ]
+    layer1 = [
+        file_entry("app/NEWS.txt", b"Layer 1 added this file.\n"),
+        whiteout_entry("app/.wh.old.txt"),
+        # The opaque marker hides only what lower layers put in app/cache/;
+        # b.tmp from this same layer stays visible.
+        whiteout_entry("app/cache/.wh..wh..opq"),
+        file_entry("app/cache/b.tmp", b"cached b\n"),
+    ]
+    return [
+        (layer0, "add app/"),
+        (layer1, "add app/NEWS.txt, delete app/old.txt, replace app/cache/"),
+    ]
+
+
+def make_sample(root, host):
+    layout = OciLayout(root)
+    desc, facts = add_image(layout, host, sample_layers(), ["/app/bin/run.sh"])
+    layout.tag("latest", desc)
+    layout.finish()
+    return facts
+
+
+# --- driver -----------------------------------------------------------------
+
+def reset_outdir(outdir):
+    if os.path.isdir(outdir):
+        unknown = set(os.listdir(outdir)) - OUTPUT_NAMES
+        if unknown:
+            raise SystemExit(f"mkoci.py: refusing to replace {outdir}: "
+                             f"it holds files this script did not make: "
+                             f"{', '.join(sorted(unknown))}")
+        shutil.rmtree(outdir)
+    os.makedirs(outdir)
+
+
+def touch(path):
+    with open(path, "a"):
+        os.utime(path, None)
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Generate OCI test images.")
+    parser.add_argument("outdir", help="directory to create or replace")
+    parser.add_argument("--stamp", help="file to touch once the images are written")
+    args = parser.parse_args()
+
+    reset_outdir(args.outdir)
+    host = host_arch()
+    multi_root = os.path.join(args.outdir, "multi")
+    multi_facts, index_facts = make_multi(multi_root, host)
+    corrupt_facts = make_corrupt(multi_root, os.path.join(args.outdir, "corrupt"),
+                                 multi_facts, 1)
+    sample_facts = make_sample(os.path.join(args.outdir, "sample"), host)
+
+    expected = {
+        "host_arch": host,
+        "images": {
+            "multi:latest": multi_facts,
+            "multi:index": index_facts,
+            "corrupt:latest": corrupt_facts,
+            "sample:latest": sample_facts,
+        },
+    }
+    with open(os.path.join(args.outdir, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+    if args.stamp:
+        touch(args.stamp)
+
+
+if __name__ == "__main__":
+    main()
