@@ -15,17 +15,16 @@
 static int layer_index = -1;
 static char *output_path = NULL;
 
-static const GOptionEntry entries[] = {
-  { "layer", 'l', 0, G_OPTION_ARG_INT, &layer_index, "Stream layer N (0 is the base)", "N" },
-  { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output_path,
-    "Write the layer to FILE instead of stdout", "FILE" },
-  { NULL }
-};
+static const GOptionEntry entries[] = { { "layer", 'l', 0, G_OPTION_ARG_INT, &layer_index,
+                                          "Stream layer N (0 is the base)", "N" },
+                                        { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output_path,
+                                          "Write the layer to FILE instead of stdout", "FILE" },
+                                        { NULL } };
 
 static GOutputStream *
 open_output (GError **error)
 {
-  g_autoptr(GFile) file = NULL;
+  g_autoptr (GFile) file = NULL;
 
   if (output_path == NULL || g_str_equal (output_path, "-"))
     return g_unix_output_stream_new (STDOUT_FILENO, FALSE);
@@ -35,12 +34,10 @@ open_output (GError **error)
 }
 
 static gboolean
-stream_layer (CImgProxyImage     *image,
-              CImgProxyLayerInfo *layer,
-              GError            **error)
+stream_layer (CImgProxyImage *image, CImgProxyLayerInfo *layer, GError **error)
 {
-  g_autoptr(CImgProxyBlobStream) blob = NULL;
-  g_autoptr(GOutputStream) output = NULL;
+  g_autoptr (CImgProxyBlobStream) blob = NULL;
+  g_autoptr (GOutputStream) output = NULL;
   gssize copied;
 
   blob = cimg_proxy_image_open_blob (image, cimg_proxy_layer_info_get_digest (layer),
@@ -54,10 +51,9 @@ stream_layer (CImgProxyImage     *image,
 
   /* The splice fails, and a file being replaced is left untouched, if skopeo finds that the
    * blob does not match its digest. */
-  copied = g_output_stream_splice (output, G_INPUT_STREAM (blob),
-                                   G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE |
-                                   G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
-                                   NULL, error);
+  copied = g_output_stream_splice (
+    output, G_INPUT_STREAM (blob),
+    G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE | G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, error);
   if (copied < 0)
     return FALSE;
 
@@ -67,16 +63,15 @@ stream_layer (CImgProxyImage     *image,
 }
 
 int
-main (int   argc,
-      char *argv[])
+main (int argc, char *argv[])
 {
-  g_autoptr(GOptionContext) context = g_option_context_new ("REFERENCE");
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CImgProxyClient) client = NULL;
-  g_autoptr(CImgProxyImage) image = NULL;
-  g_autoptr(GPtrArray) layers = NULL;
+  g_autoptr (GOptionContext) context = g_option_context_new ("REFERENCE");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyClient) client = NULL;
+  g_autoptr (CImgProxyImage) image = NULL;
+  g_autoptr (GPtrArray) layers = NULL;
   g_autofree char *digest = NULL;
-  g_autoptr(GBytes) manifest = NULL;
+  g_autoptr (GBytes) manifest = NULL;
 
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_set_summary (context,
@@ -108,14 +103,13 @@ main (int   argc,
     {
       CImgProxyLayerInfo *layer = g_ptr_array_index (layers, i);
       g_printerr ("  %u  %s  %12" G_GINT64_FORMAT "  %s\n", i,
-                  cimg_proxy_layer_info_get_digest (layer),
-                  cimg_proxy_layer_info_get_size (layer),
+                  cimg_proxy_layer_info_get_digest (layer), cimg_proxy_layer_info_get_size (layer),
                   cimg_proxy_layer_info_get_media_type (layer));
     }
 
   if (layer_index >= 0)
     {
-      if ((guint) layer_index >= layers->len)
+      if ((guint)layer_index >= layers->len)
         {
           g_printerr ("%s has no layer %d\n", argv[1], layer_index);
           return 2;

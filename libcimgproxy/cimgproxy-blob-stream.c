@@ -33,16 +33,16 @@ struct _CImgProxyBlobStream
   GInputStream parent_instance;
 
   CImgProxyClient *client;
-  char            *reference;
-  char            *digest;
-  gint64           size;
+  char *reference;
+  char *digest;
+  gint64 size;
 
-  int              fd;
-  guint32          pipe_id;
-  guint64          offset;
-  guint64          remaining;
-  gboolean         finished;      /* FinishPipe was sent; the fd is gone */
-  GError          *verdict_error; /* what FinishPipe said, until reported */
+  int fd;
+  guint32 pipe_id;
+  guint64 offset;
+  guint64 remaining;
+  gboolean finished;     /* FinishPipe was sent; the fd is gone */
+  GError *verdict_error; /* what FinishPipe said, until reported */
 };
 
 G_DEFINE_FINAL_TYPE (CImgProxyBlobStream, cimg_proxy_blob_stream, G_TYPE_INPUT_STREAM)
@@ -60,12 +60,9 @@ static GParamSpec *properties[N_PROPS];
 /* Hands the pipe back to the proxy: after a complete read to learn whether the blob was
  * valid, otherwise to abandon it. Either way the fd is closed and the pipe forgotten. */
 static gboolean
-finish (CImgProxyBlobStream *self,
-        gboolean             abort,
-        GCancellable        *cancellable,
-        GError             **error)
+finish (CImgProxyBlobStream *self, gboolean abort, GCancellable *cancellable, GError **error)
 {
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (GError) local_error = NULL;
   CImgCoreProxy *core = _cimg_proxy_client_get_core (self->client, &local_error);
   int fd = self->fd;
 
@@ -80,8 +77,7 @@ finish (CImgProxyBlobStream *self,
   if (local_error != NULL)
     {
       g_propagate_prefixed_error (error, g_steal_pointer (&local_error),
-                                  "Could not read blob %s of %s: ", self->digest,
-                                  self->reference);
+                                  "Could not read blob %s of %s: ", self->digest, self->reference);
       return FALSE;
     }
   return TRUE;
@@ -90,21 +86,17 @@ finish (CImgProxyBlobStream *self,
 /* Waits for the pipe or the cancellable, as GUnixInputStream does, so that a read blocked on
  * a slow registry can still be cancelled. */
 static gboolean
-wait_readable (CImgProxyBlobStream *self,
-               GCancellable        *cancellable,
-               GError             **error)
+wait_readable (CImgProxyBlobStream *self, GCancellable *cancellable, GError **error)
 {
   GPollFD fds[2] = { { self->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, 0 } };
-  int n_fds = 1;
   int ret;
 
-  if (g_cancellable_make_pollfd (cancellable, &fds[1]))
-    n_fds = 2;
-  else
+  /* Without a cancellable, the read itself can block. */
+  if (!g_cancellable_make_pollfd (cancellable, &fds[1]))
     return TRUE;
 
   do
-    ret = g_poll (fds, n_fds, -1);
+    ret = g_poll (fds, G_N_ELEMENTS (fds), -1);
   while (ret < 0 && errno == EINTR);
   g_cancellable_release_fd (cancellable);
 
@@ -120,10 +112,10 @@ wait_readable (CImgProxyBlobStream *self,
 
 static gssize
 cimg_proxy_blob_stream_read (GInputStream *stream,
-                             void         *buffer,
-                             gsize         count,
+                             void *buffer,
+                             gsize count,
                              GCancellable *cancellable,
-                             GError      **error)
+                             GError **error)
 {
   CImgProxyBlobStream *self = CIMG_PROXY_BLOB_STREAM (stream);
   ssize_t n;
@@ -169,13 +161,13 @@ cimg_proxy_blob_stream_read (GInputStream *stream,
       if (!finish (self, FALSE, cancellable, error))
         return -1;
       g_set_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_PROTOCOL,
-                   "Blob %s of %s ended after %" G_GUINT64_FORMAT " of %" G_GINT64_FORMAT
-                   " bytes", self->digest, self->reference, self->offset, self->size);
+                   "Blob %s of %s ended after %" G_GUINT64_FORMAT " of %" G_GINT64_FORMAT " bytes",
+                   self->digest, self->reference, self->offset, self->size);
       return -1;
     }
 
-  self->offset += (guint64) n;
-  self->remaining -= (guint64) n;
+  self->offset += (guint64)n;
+  self->remaining -= (guint64)n;
   /* Ask for the verdict right away, so skopeo can release the pipe; a failure is kept for
    * the read that would return end-of-stream. */
   if (self->remaining == 0)
@@ -184,9 +176,7 @@ cimg_proxy_blob_stream_read (GInputStream *stream,
 }
 
 static gboolean
-cimg_proxy_blob_stream_close (GInputStream *stream,
-                              GCancellable *cancellable,
-                              GError      **error)
+cimg_proxy_blob_stream_close (GInputStream *stream, GCancellable *cancellable, GError **error)
 {
   CImgProxyBlobStream *self = CIMG_PROXY_BLOB_STREAM (stream);
 
@@ -194,7 +184,7 @@ cimg_proxy_blob_stream_close (GInputStream *stream,
     {
       /* The caller chose to stop: whatever skopeo says about the rest is of no interest, and
        * a client that went away in the meantime does not matter either. */
-      g_autoptr(GError) ignored = NULL;
+      g_autoptr (GError) ignored = NULL;
       if (!finish (self, TRUE, cancellable, &ignored))
         g_debug ("%s", ignored->message);
       return TRUE;
@@ -223,9 +213,9 @@ cimg_proxy_blob_stream_finalize (GObject *object)
 }
 
 static void
-cimg_proxy_blob_stream_get_property (GObject    *object,
-                                     guint       prop_id,
-                                     GValue     *value,
+cimg_proxy_blob_stream_get_property (GObject *object,
+                                     guint prop_id,
+                                     GValue *value,
                                      GParamSpec *pspec)
 {
   CImgProxyBlobStream *self = CIMG_PROXY_BLOB_STREAM (object);
@@ -271,9 +261,8 @@ cimg_proxy_blob_stream_class_init (CImgProxyBlobStreamClass *klass)
    *
    * Since: 1.0
    */
-  properties[PROP_SIZE] =
-    g_param_spec_int64 ("size", NULL, NULL, 0, G_MAXINT64, 0,
-                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_SIZE] = g_param_spec_int64 ("size", NULL, NULL, 0, G_MAXINT64, 0,
+                                              G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -286,12 +275,12 @@ cimg_proxy_blob_stream_init (CImgProxyBlobStream *self)
 
 CImgProxyBlobStream *
 _cimg_proxy_blob_stream_new (CImgProxyClient *client,
-                             const char      *reference,
-                             const char      *digest,
-                             gint64           size,
-                             gint64           source_size,
-                             int              fd,
-                             guint32          pipe_id)
+                             const char *reference,
+                             const char *digest,
+                             gint64 size,
+                             gint64 source_size,
+                             int fd,
+                             guint32 pipe_id)
 {
   CImgProxyBlobStream *self = g_object_new (CIMG_PROXY_TYPE_BLOB_STREAM, NULL);
 
@@ -304,7 +293,7 @@ _cimg_proxy_blob_stream_new (CImgProxyClient *client,
   /* skopeo keeps the pipe open until FinishPipe, so a source shorter than @size would leave
    * the last read waiting forever. When the source told its size, stop there instead: the
    * verdict then reports the mismatch. A longer source shows up as surplus bytes. */
-  self->remaining = (guint64) (source_size >= 0 ? MIN (size, source_size) : size);
+  self->remaining = (guint64)(source_size >= 0 ? MIN (size, source_size) : size);
   return self;
 }
 

@@ -46,26 +46,29 @@ struct _CImgProxyClient
   GObject parent_instance;
 
   /* Construct-only options */
-  char              **skopeo_argv;
-  char               *authfile;
-  GBytes             *auth_data;
-  gboolean            anonymous;
-  char               *cert_dir;
-  CImgProxyTlsVerify  tls_verify;
-  gboolean            insecure_policy;
-  char               *registries_conf;
-  gboolean            debug;
+  char **skopeo_argv;
+  char *authfile;
+  GBytes *auth_data;
+  gboolean anonymous;
+  char *cert_dir;
+  CImgProxyTlsVerify tls_verify;
+  gboolean insecure_policy;
+  char *registries_conf;
+  gboolean debug;
 
   /* Set once by initable_init, under init_mutex */
-  GMutex              init_mutex;
-  gboolean            init_done;
-  GError             *init_error;
-  CImgCoreProxy      *core;
+  GMutex init_mutex;
+  gboolean init_done;
+  GError *init_error;
+  CImgCoreProxy *core;
 };
 
-static void cimg_proxy_client_initable_iface_init (GInitableIface *iface);
+static void
+cimg_proxy_client_initable_iface_init (GInitableIface *iface);
 
-G_DEFINE_FINAL_TYPE_WITH_CODE (CImgProxyClient, cimg_proxy_client, G_TYPE_OBJECT,
+G_DEFINE_FINAL_TYPE_WITH_CODE (CImgProxyClient,
+                               cimg_proxy_client,
+                               G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (G_TYPE_INITABLE,
                                                       cimg_proxy_client_initable_iface_init))
 
@@ -106,10 +109,7 @@ cimg_proxy_client_finalize (GObject *object)
 }
 
 static void
-cimg_proxy_client_get_property (GObject    *object,
-                                guint       prop_id,
-                                GValue     *value,
-                                GParamSpec *pspec)
+cimg_proxy_client_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
   CImgProxyClient *self = CIMG_PROXY_CLIENT (object);
 
@@ -151,10 +151,10 @@ cimg_proxy_client_get_property (GObject    *object,
 }
 
 static void
-cimg_proxy_client_set_property (GObject      *object,
-                                guint         prop_id,
+cimg_proxy_client_set_property (GObject *object,
+                                guint prop_id,
                                 const GValue *value,
-                                GParamSpec   *pspec)
+                                GParamSpec *pspec)
 {
   CImgProxyClient *self = CIMG_PROXY_CLIENT (object);
 
@@ -311,9 +311,8 @@ cimg_proxy_client_class_init (CImgProxyClientClass *klass)
    *
    * Since: 1.0
    */
-  properties[PROP_PROTOCOL_VERSION] =
-    g_param_spec_string ("protocol-version", NULL, NULL, NULL,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_PROTOCOL_VERSION] = g_param_spec_string (
+    "protocol-version", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -328,8 +327,7 @@ cimg_proxy_client_init (CImgProxyClient *self)
 /* Puts @data into a sealed memfd: skopeo reads it through /proc/self/fd/N as if it were a
  * file, while nothing touches a filesystem and nobody can change it after the fact. */
 static int
-create_auth_memfd (GBytes  *data,
-                   GError **error)
+create_auth_memfd (GBytes *data, GError **error)
 {
   gsize size = 0;
   const guint8 *bytes = g_bytes_get_data (data, &size);
@@ -357,7 +355,7 @@ create_auth_memfd (GBytes  *data,
           return -1;
         }
       bytes += n;
-      size -= (gsize) n;
+      size -= (gsize)n;
     }
 
   if (fcntl (fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0)
@@ -373,8 +371,7 @@ create_auth_memfd (GBytes  *data,
 }
 
 static gboolean
-check_options (CImgProxyClient *self,
-               GError         **error)
+check_options (CImgProxyClient *self, GError **error)
 {
   int n_auth = (self->authfile != NULL) + (self->auth_data != NULL) + (self->anonymous != FALSE);
 
@@ -400,10 +397,10 @@ check_options (CImgProxyClient *self,
 static GStrv
 build_argv (CImgProxyClient *self)
 {
-  g_autoptr(GStrvBuilder) argv = g_strv_builder_new ();
+  g_autoptr (GStrvBuilder) argv = g_strv_builder_new ();
 
   if (self->skopeo_argv != NULL)
-    g_strv_builder_addv (argv, (const char **) self->skopeo_argv);
+    g_strv_builder_addv (argv, (const char **)self->skopeo_argv);
   else
     g_strv_builder_add (argv, "skopeo");
 
@@ -436,14 +433,12 @@ build_argv (CImgProxyClient *self)
 }
 
 static gboolean
-cimg_proxy_client_initable_init (GInitable    *initable,
-                                 GCancellable *cancellable,
-                                 GError      **error)
+cimg_proxy_client_initable_init (GInitable *initable, GCancellable *cancellable, GError **error)
 {
   CImgProxyClient *self = CIMG_PROXY_CLIENT (initable);
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->init_mutex);
-  g_autoptr(GError) local_error = NULL;
-  g_auto(GStrv) argv = NULL;
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&self->init_mutex);
+  g_autoptr (GError) local_error = NULL;
+  g_auto (GStrv) argv = NULL;
   int auth_fd = -1;
 
   if (self->init_done)
@@ -457,12 +452,12 @@ cimg_proxy_client_initable_init (GInitable    *initable,
     }
 
   if (check_options (self, &local_error) &&
-      (self->auth_data == NULL || (auth_fd = create_auth_memfd (self->auth_data,
-                                                                &local_error)) >= 0))
+      (self->auth_data == NULL ||
+       (auth_fd = create_auth_memfd (self->auth_data, &local_error)) >= 0))
     {
       argv = build_argv (self);
       /* The core takes auth_fd whether it succeeds or not. */
-      self->core = cimg_core_proxy_start ((const char *const *) argv, auth_fd, self->debug,
+      self->core = cimg_core_proxy_start ((const char *const *)argv, auth_fd, self->debug,
                                           cancellable, &local_error);
     }
 
@@ -506,8 +501,7 @@ cimg_proxy_client_initable_iface_init (GInitableIface *iface)
  * Since: 1.0
  */
 CImgProxyClient *
-cimg_proxy_client_new (GCancellable *cancellable,
-                       GError      **error)
+cimg_proxy_client_new (GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -535,8 +529,7 @@ cimg_proxy_client_get_protocol_version (CImgProxyClient *self)
 }
 
 CImgCoreProxy *
-_cimg_proxy_client_get_core (CImgProxyClient *self,
-                             GError         **error)
+_cimg_proxy_client_get_core (CImgProxyClient *self, GError **error)
 {
   if (self->core == NULL)
     {
@@ -556,10 +549,10 @@ _cimg_proxy_client_get_pid (CImgProxyClient *self)
 
 static CImgProxyImage *
 open_image (CImgProxyClient *self,
-            const char      *reference,
-            gboolean         optional,
-            GCancellable    *cancellable,
-            GError         **error)
+            const char *reference,
+            gboolean optional,
+            GCancellable *cancellable,
+            GError **error)
 {
   CImgCoreProxy *core = _cimg_proxy_client_get_core (self, error);
   guint64 id = 0;
@@ -599,9 +592,9 @@ open_image (CImgProxyClient *self,
  */
 CImgProxyImage *
 cimg_proxy_client_open_image (CImgProxyClient *self,
-                              const char      *reference,
-                              GCancellable    *cancellable,
-                              GError         **error)
+                              const char *reference,
+                              GCancellable *cancellable,
+                              GError **error)
 {
   g_return_val_if_fail (CIMG_PROXY_IS_CLIENT (self), NULL);
   g_return_val_if_fail (reference != NULL, NULL);
@@ -632,9 +625,9 @@ cimg_proxy_client_open_image (CImgProxyClient *self,
  */
 CImgProxyImage *
 cimg_proxy_client_open_image_optional (CImgProxyClient *self,
-                                       const char      *reference,
-                                       GCancellable    *cancellable,
-                                       GError         **error)
+                                       const char *reference,
+                                       GCancellable *cancellable,
+                                       GError **error)
 {
   g_return_val_if_fail (CIMG_PROXY_IS_CLIENT (self), NULL);
   g_return_val_if_fail (reference != NULL, NULL);
@@ -662,9 +655,7 @@ cimg_proxy_client_open_image_optional (CImgProxyClient *self,
  * Since: 1.0
  */
 gboolean
-cimg_proxy_client_close (CImgProxyClient *self,
-                         GCancellable    *cancellable,
-                         GError         **error)
+cimg_proxy_client_close (CImgProxyClient *self, GCancellable *cancellable, GError **error)
 {
   CImgCoreProxy *core;
 

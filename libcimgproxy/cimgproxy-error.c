@@ -48,4 +48,4 @@
  *
  * Since: 1.0
  */
-G_DEFINE_QUARK (cimg-proxy-error-quark, cimg_proxy_error)
+G_DEFINE_QUARK (cimg - proxy - error - quark, cimg_proxy_error)

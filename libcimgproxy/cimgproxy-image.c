@@ -32,9 +32,9 @@ struct _CImgProxyImage
   GObject parent_instance;
 
   CImgProxyClient *client;
-  char            *reference;
-  guint64          id;
-  gint             closed; /* atomic */
+  char *reference;
+  guint64 id;
+  gint closed; /* atomic */
 };
 
 G_DEFINE_FINAL_TYPE (CImgProxyImage, cimg_proxy_image, G_TYPE_OBJECT)
@@ -57,7 +57,7 @@ cimg_proxy_image_dispose (GObject *object)
    * until it exits. */
   if (self->client != NULL && g_atomic_int_compare_and_exchange (&self->closed, FALSE, TRUE))
     {
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
       CImgCoreProxy *core = _cimg_proxy_client_get_core (self->client, &error);
 
       if (core == NULL || !cimg_core_proxy_close_image (core, self->id, NULL, &error))
@@ -79,10 +79,7 @@ cimg_proxy_image_finalize (GObject *object)
 }
 
 static void
-cimg_proxy_image_get_property (GObject    *object,
-                               guint       prop_id,
-                               GValue     *value,
-                               GParamSpec *pspec)
+cimg_proxy_image_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
   CImgProxyImage *self = CIMG_PROXY_IMAGE (object);
 
@@ -124,9 +121,7 @@ cimg_proxy_image_init (CImgProxyImage *self)
 }
 
 CImgProxyImage *
-_cimg_proxy_image_new (CImgProxyClient *client,
-                       const char      *reference,
-                       guint64          id)
+_cimg_proxy_image_new (CImgProxyClient *client, const char *reference, guint64 id)
 {
   CImgProxyImage *self = g_object_new (CIMG_PROXY_TYPE_IMAGE, NULL);
 
@@ -138,13 +133,12 @@ _cimg_proxy_image_new (CImgProxyClient *client,
 
 /* The core of the client, or an error when the image or the client can no longer be used. */
 static CImgCoreProxy *
-get_core (CImgProxyImage *self,
-          GError        **error)
+get_core (CImgProxyImage *self, GError **error)
 {
   if (g_atomic_int_get (&self->closed))
     {
-      g_set_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_CLOSED,
-                   "The image %s was closed", self->reference);
+      g_set_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_CLOSED, "The image %s was closed",
+                   self->reference);
       return NULL;
     }
   return _cimg_proxy_client_get_core (self->client, error);
@@ -187,9 +181,9 @@ cimg_proxy_image_get_reference (CImgProxyImage *self)
  */
 GBytes *
 cimg_proxy_image_get_manifest (CImgProxyImage *self,
-                               GCancellable   *cancellable,
-                               char          **out_digest,
-                               GError        **error)
+                               GCancellable *cancellable,
+                               char **out_digest,
+                               GError **error)
 {
   CImgCoreProxy *core;
   GBytes *manifest;
@@ -223,9 +217,7 @@ cimg_proxy_image_get_manifest (CImgProxyImage *self,
  * Since: 1.0
  */
 GBytes *
-cimg_proxy_image_get_config (CImgProxyImage *self,
-                             GCancellable   *cancellable,
-                             GError        **error)
+cimg_proxy_image_get_config (CImgProxyImage *self, GCancellable *cancellable, GError **error)
 {
   CImgCoreProxy *core;
   GBytes *config;
@@ -263,11 +255,9 @@ cimg_proxy_image_get_config (CImgProxyImage *self,
  * Since: 1.0
  */
 GPtrArray *
-cimg_proxy_image_get_layer_info (CImgProxyImage *self,
-                                 GCancellable   *cancellable,
-                                 GError        **error)
+cimg_proxy_image_get_layer_info (CImgProxyImage *self, GCancellable *cancellable, GError **error)
 {
-  g_autoptr(GArray) layers = NULL;
+  g_autoptr (GArray) layers = NULL;
   GPtrArray *result;
   CImgCoreProxy *core;
 
@@ -318,10 +308,10 @@ cimg_proxy_image_get_layer_info (CImgProxyImage *self,
  */
 CImgProxyBlobStream *
 cimg_proxy_image_open_blob (CImgProxyImage *self,
-                            const char     *digest,
-                            gint64          size,
-                            GCancellable   *cancellable,
-                            GError        **error)
+                            const char *digest,
+                            gint64 size,
+                            GCancellable *cancellable,
+                            GError **error)
 {
   CImgCoreProxy *core;
   guint32 pipe_id = 0;
@@ -353,15 +343,15 @@ cimg_proxy_image_open_blob (CImgProxyImage *self,
   if (core == NULL)
     return NULL;
 
-  if (!cimg_core_proxy_get_blob (core, self->id, digest, (guint64) size, &fd, &pipe_id,
-                                 &source_size, cancellable, error))
+  if (!cimg_core_proxy_get_blob (core, self->id, digest, (guint64)size, &fd, &pipe_id, &source_size,
+                                 cancellable, error))
     {
       g_prefix_error (error, "Could not open blob %s of %s: ", digest, self->reference);
       return NULL;
     }
 
-  return _cimg_proxy_blob_stream_new (self->client, self->reference, digest, size, source_size,
-                                      fd, pipe_id);
+  return _cimg_proxy_blob_stream_new (self->client, self->reference, digest, size, source_size, fd,
+                                      pipe_id);
 }
 
 /**
@@ -378,9 +368,7 @@ cimg_proxy_image_open_blob (CImgProxyImage *self,
  * Since: 1.0
  */
 gboolean
-cimg_proxy_image_close (CImgProxyImage *self,
-                        GCancellable   *cancellable,
-                        GError        **error)
+cimg_proxy_image_close (CImgProxyImage *self, GCancellable *cancellable, GError **error)
 {
   CImgCoreProxy *core;
 
@@ -394,8 +382,8 @@ cimg_proxy_image_close (CImgProxyImage *self,
 
   if (!g_atomic_int_compare_and_exchange (&self->closed, FALSE, TRUE))
     {
-      g_set_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_CLOSED,
-                   "The image %s was closed", self->reference);
+      g_set_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_CLOSED, "The image %s was closed",
+                   self->reference);
       return FALSE;
     }
 

@@ -23,9 +23,9 @@ struct _CImgProxyLayerInfo
 {
   GObject parent_instance;
 
-  char   *digest;
-  gint64  size;
-  char   *media_type;
+  char *digest;
+  gint64 size;
+  char *media_type;
 };
 
 G_DEFINE_FINAL_TYPE (CImgProxyLayerInfo, cimg_proxy_layer_info, G_TYPE_OBJECT)
@@ -53,9 +53,9 @@ cimg_proxy_layer_info_finalize (GObject *object)
 }
 
 static void
-cimg_proxy_layer_info_get_property (GObject    *object,
-                                    guint       prop_id,
-                                    GValue     *value,
+cimg_proxy_layer_info_get_property (GObject *object,
+                                    guint prop_id,
+                                    GValue *value,
                                     GParamSpec *pspec)
 {
   CImgProxyLayerInfo *self = CIMG_PROXY_LAYER_INFO (object);
@@ -77,10 +77,10 @@ cimg_proxy_layer_info_get_property (GObject    *object,
 }
 
 static void
-cimg_proxy_layer_info_set_property (GObject      *object,
-                                    guint         prop_id,
+cimg_proxy_layer_info_set_property (GObject *object,
+                                    guint prop_id,
                                     const GValue *value,
-                                    GParamSpec   *pspec)
+                                    GParamSpec *pspec)
 {
   CImgProxyLayerInfo *self = CIMG_PROXY_LAYER_INFO (object);
 
@@ -166,19 +166,14 @@ cimg_proxy_layer_info_init (CImgProxyLayerInfo *self)
  * Since: 1.0
  */
 CImgProxyLayerInfo *
-cimg_proxy_layer_info_new (const char *digest,
-                           gint64      size,
-                           const char *media_type)
+cimg_proxy_layer_info_new (const char *digest, gint64 size, const char *media_type)
 {
   g_return_val_if_fail (digest != NULL, NULL);
   g_return_val_if_fail (size >= -1, NULL);
   g_return_val_if_fail (media_type != NULL, NULL);
 
-  return g_object_new (CIMG_PROXY_TYPE_LAYER_INFO,
-                       "digest", digest,
-                       "size", size,
-                       "media-type", media_type,
-                       NULL);
+  return g_object_new (CIMG_PROXY_TYPE_LAYER_INFO, "digest", digest, "size", size, "media-type",
+                       media_type, NULL);
 }
 
 /**

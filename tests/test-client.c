@@ -10,7 +10,7 @@
 static CImgProxyClient *
 new_client (void)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   CImgProxyClient *client = cimg_proxy_client_new (NULL, &error);
 
   test_assert_no_error (error);
@@ -18,11 +18,9 @@ new_client (void)
 }
 
 static CImgProxyImage *
-open_oci (CImgProxyClient *client,
-          const char      *layout,
-          const char      *tag)
+open_oci (CImgProxyClient *client, const char *layout, const char *tag)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *ref = test_oci_ref (layout, tag);
   CImgProxyImage *image = cimg_proxy_client_open_image (client, ref, NULL, &error);
 
@@ -31,11 +29,9 @@ open_oci (CImgProxyClient *client,
 }
 
 static CImgProxyBlobStream *
-open_layer (CImgProxyImage *image,
-            JsonArray      *layers,
-            guint           index)
+open_layer (CImgProxyImage *image, JsonArray *layers, guint index)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   JsonObject *layer = json_array_get_object_element (layers, index);
   CImgProxyBlobStream *blob =
     cimg_proxy_image_open_blob (image, json_object_get_string_member (layer, "digest"),
@@ -47,12 +43,10 @@ open_layer (CImgProxyImage *image,
 
 /* Reads a layer through @image and checks its bytes against the digest mkoci.py recorded. */
 static void
-assert_layer_reads (CImgProxyImage *image,
-                    JsonArray      *layers,
-                    guint           index)
+assert_layer_reads (CImgProxyImage *image, JsonArray *layers, guint index)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CImgProxyBlobStream) blob = open_layer (image, layers, index);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyBlobStream) blob = open_layer (image, layers, index);
   JsonObject *layer = json_array_get_object_element (layers, index);
   guint64 size = 0;
   g_autofree char *digest = test_read_digest (G_INPUT_STREAM (blob), 1024 * 1024, &size, &error);
@@ -64,8 +58,7 @@ assert_layer_reads (CImgProxyImage *image,
 }
 
 static void
-assert_layer_infos (GPtrArray *infos,
-                    JsonArray *expected)
+assert_layer_infos (GPtrArray *infos, JsonArray *expected)
 {
   assert_int_equal (infos->len, json_array_get_length (expected));
   for (guint i = 0; i < infos->len; i++)
@@ -85,17 +78,17 @@ assert_layer_infos (GPtrArray *infos,
 static void
 test_oci_multi_layer (void **state)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CImgProxyClient) client = new_client ();
-  g_autoptr(CImgProxyImage) image = open_oci (client, "multi", "latest");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyClient) client = new_client ();
+  g_autoptr (CImgProxyImage) image = open_oci (client, "multi", "latest");
   JsonObject *expected = test_expected_image ("multi:latest");
   JsonArray *layers = test_expected_layers ("multi:latest");
   g_autofree char *digest = NULL;
   g_autofree char *bytes_digest = NULL;
-  g_autoptr(GBytes) manifest = NULL;
-  g_autoptr(GBytes) config = NULL;
-  g_autoptr(GPtrArray) infos = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr (GBytes) manifest = NULL;
+  g_autoptr (GBytes) config = NULL;
+  g_autoptr (GPtrArray) infos = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
   JsonObject *config_root;
   JsonArray *diff_ids;
 
@@ -105,7 +98,8 @@ test_oci_multi_layer (void **state)
   test_assert_no_error (error);
   assert_string_equal (digest, json_object_get_string_member (expected, "manifest_digest"));
   /* An OCI source needs no conversion, so skopeo hands out the stored bytes. */
-  bytes_digest = test_sha256_digest (g_bytes_get_data (manifest, NULL), g_bytes_get_size (manifest));
+  bytes_digest =
+    test_sha256_digest (g_bytes_get_data (manifest, NULL), g_bytes_get_size (manifest));
   assert_string_equal (bytes_digest, digest);
 
   /* skopeo re-encodes the config while converting it to OCI, so its bytes differ from the
@@ -121,9 +115,9 @@ test_oci_multi_layer (void **state)
                                            "diff_ids");
   assert_int_equal (json_array_get_length (diff_ids), json_array_get_length (layers));
   for (guint i = 0; i < json_array_get_length (layers); i++)
-    assert_string_equal (json_array_get_string_element (diff_ids, i),
-                         json_object_get_string_member (json_array_get_object_element (layers, i),
-                                                        "diff_id"));
+    assert_string_equal (
+      json_array_get_string_element (diff_ids, i),
+      json_object_get_string_member (json_array_get_object_element (layers, i), "diff_id"));
 
   infos = cimg_proxy_image_get_layer_info (image, NULL, &error);
   test_assert_no_error (error);
@@ -141,17 +135,17 @@ test_oci_multi_layer (void **state)
 static void
 test_docker_schema2_converted (void **state)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *tmp = test_make_tmpdir ();
   g_autofree char *src = test_oci_ref ("multi", "latest");
   g_autofree char *dest_dir = g_build_filename (tmp, "v2s2", NULL);
   g_autofree char *dest = g_strconcat ("dir:", dest_dir, NULL);
   const char *copy_argv[] = { "skopeo", "copy", "--quiet", "--format", "v2s2", src, dest, NULL };
-  g_autoptr(CImgProxyClient) client = new_client ();
-  g_autoptr(CImgProxyImage) image = NULL;
-  g_autoptr(GBytes) manifest = NULL;
-  g_autoptr(GPtrArray) infos = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr (CImgProxyClient) client = new_client ();
+  g_autoptr (CImgProxyImage) image = NULL;
+  g_autoptr (GBytes) manifest = NULL;
+  g_autoptr (GPtrArray) infos = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
   g_autofree char *stored_path = g_build_filename (dest_dir, "manifest.json", NULL);
   g_autofree char *stored = NULL;
   g_autofree char *stored_digest = NULL;
@@ -160,7 +154,7 @@ test_docker_schema2_converted (void **state)
   int status = -1;
   JsonObject *root;
 
-  g_spawn_sync (NULL, (char **) copy_argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+  g_spawn_sync (NULL, (char **)copy_argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
                 &status, &error);
   test_assert_no_error (error);
   assert_true (g_spawn_check_wait_status (status, &error));
@@ -194,15 +188,15 @@ test_docker_schema2_converted (void **state)
 static void
 test_index_resolves_host_platform (void **state)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CImgProxyClient) client = new_client ();
-  g_autoptr(CImgProxyImage) image = open_oci (client, "multi", "index");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyClient) client = new_client ();
+  g_autoptr (CImgProxyImage) image = open_oci (client, "multi", "index");
   JsonObject *expected = test_expected_image ("multi:index");
   g_autofree char *digest = NULL;
-  g_autoptr(GBytes) manifest = NULL;
-  g_autoptr(GBytes) config = NULL;
-  g_autoptr(GPtrArray) infos = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr (GBytes) manifest = NULL;
+  g_autoptr (GBytes) config = NULL;
+  g_autoptr (GPtrArray) infos = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
 
   manifest = cimg_proxy_image_get_manifest (image, NULL, &digest, &error);
   test_assert_no_error (error);
@@ -226,28 +220,27 @@ test_index_resolves_host_platform (void **state)
 static void
 test_corrupt_blob_then_client_usable (void **state)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CImgProxyClient) client = new_client ();
-  g_autoptr(CImgProxyImage) corrupt = open_oci (client, "corrupt", "latest");
-  g_autoptr(CImgProxyImage) good = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyClient) client = new_client ();
+  g_autoptr (CImgProxyImage) corrupt = open_oci (client, "corrupt", "latest");
+  g_autoptr (CImgProxyImage) good = NULL;
   JsonArray *layers = test_expected_layers ("corrupt:latest");
   guint corrupt_index =
     json_object_get_int_member (test_expected_image ("corrupt:latest"), "corrupt_layer_index");
-  g_autoptr(CImgProxyBlobStream) blob = open_layer (corrupt, layers, corrupt_index);
-  g_autoptr(GOutputStream) sink = g_memory_output_stream_new_resizable ();
+  g_autoptr (CImgProxyBlobStream) blob = open_layer (corrupt, layers, corrupt_index);
+  g_autoptr (GOutputStream) sink = g_memory_output_stream_new_resizable ();
   gssize copied;
 
   /* Every byte arrives; the verdict turns the end of the stream into an error, which a
    * generic GIO consumer such as splice passes on. */
-  copied = g_output_stream_splice (sink, G_INPUT_STREAM (blob),
-                                   G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE, NULL, &error);
+  copied = g_output_stream_splice (sink, G_INPUT_STREAM (blob), G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE,
+                                   NULL, &error);
   assert_int_equal (copied, -1);
   test_assert_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_VERIFICATION_FAILED);
   assert_non_null (strstr (error->message, "corrupted blob"));
-  assert_int_equal (g_memory_output_stream_get_data_size (G_MEMORY_OUTPUT_STREAM (sink)),
-                    json_object_get_int_member (json_array_get_object_element (layers,
-                                                                               corrupt_index),
-                                                "size"));
+  assert_int_equal (
+    g_memory_output_stream_get_data_size (G_MEMORY_OUTPUT_STREAM (sink)),
+    json_object_get_int_member (json_array_get_object_element (layers, corrupt_index), "size"));
   g_clear_error (&error);
 
   /* The same client carries on. */
@@ -259,18 +252,18 @@ test_corrupt_blob_then_client_usable (void **state)
 static void
 test_read_all_reports_verdict_on_close (void **state)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CImgProxyClient) client = new_client ();
-  g_autoptr(CImgProxyImage) corrupt = open_oci (client, "corrupt", "latest");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyClient) client = new_client ();
+  g_autoptr (CImgProxyImage) corrupt = open_oci (client, "corrupt", "latest");
   JsonArray *layers = test_expected_layers ("corrupt:latest");
-  g_autoptr(CImgProxyBlobStream) blob = open_layer (corrupt, layers, 1);
+  g_autoptr (CImgProxyBlobStream) blob = open_layer (corrupt, layers, 1);
   gsize size = cimg_proxy_blob_stream_get_size (blob);
   g_autofree guint8 *buffer = g_malloc (size);
   gsize n_read = 0;
 
   /* read_all of exactly the size never asks for end-of-stream: close delivers the verdict. */
-  assert_true (g_input_stream_read_all (G_INPUT_STREAM (blob), buffer, size, &n_read, NULL,
-                                        &error));
+  assert_true (
+    g_input_stream_read_all (G_INPUT_STREAM (blob), buffer, size, &n_read, NULL, &error));
   assert_int_equal (n_read, size);
   assert_false (g_input_stream_close (G_INPUT_STREAM (blob), NULL, &error));
   test_assert_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_VERIFICATION_FAILED);
@@ -283,14 +276,14 @@ test_wrong_size_is_verification_failure (void **state)
   JsonObject *layer = json_array_get_object_element (layers, 0);
   const char *digest = json_object_get_string_member (layer, "digest");
   gint64 size = json_object_get_int_member (layer, "size");
-  g_autoptr(CImgProxyClient) client = new_client ();
-  g_autoptr(CImgProxyImage) image = open_oci (client, "multi", "latest");
+  g_autoptr (CImgProxyClient) client = new_client ();
+  g_autoptr (CImgProxyImage) image = open_oci (client, "multi", "latest");
 
   /* One byte short of the truth: the stream ends, skopeo still has one byte to give. */
   for (int delta = -1; delta <= 1; delta += 2)
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(CImgProxyBlobStream) blob =
+      g_autoptr (GError) error = NULL;
+      g_autoptr (CImgProxyBlobStream) blob =
         cimg_proxy_image_open_blob (image, digest, size + delta, NULL, &error);
       g_autofree char *got = NULL;
 
@@ -315,13 +308,14 @@ test_wrong_size_is_verification_failure (void **state)
 static void
 test_interleaved_streams (void **state)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CImgProxyClient) client = new_client ();
-  g_autoptr(CImgProxyImage) image = open_oci (client, "multi", "latest");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyClient) client = new_client ();
+  g_autoptr (CImgProxyImage) image = open_oci (client, "multi", "latest");
   JsonArray *layers = test_expected_layers ("multi:latest");
   guint n = json_array_get_length (layers);
-  g_autoptr(GPtrArray) blobs = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr(GPtrArray) checksums = g_ptr_array_new_with_free_func ((GDestroyNotify) g_checksum_free);
+  g_autoptr (GPtrArray) blobs = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GPtrArray) checksums =
+    g_ptr_array_new_with_free_func ((GDestroyNotify)g_checksum_free);
   g_autofree gboolean *done = g_new0 (gboolean, n);
   guint n_done = 0;
   guint8 buffer[64 * 1024];
@@ -339,8 +333,8 @@ test_interleaved_streams (void **state)
 
         if (done[i])
           continue;
-        got = g_input_stream_read (g_ptr_array_index (blobs, i), buffer, sizeof buffer, NULL,
-                                   &error);
+        got =
+          g_input_stream_read (g_ptr_array_index (blobs, i), buffer, sizeof buffer, NULL, &error);
         test_assert_no_error (error);
         if (got == 0)
           {
@@ -363,10 +357,10 @@ test_interleaved_streams (void **state)
 typedef struct
 {
   CImgProxyImage *image;
-  JsonArray      *layers;
-  guint           index;
-  guint           rounds;
-  char           *failure;
+  JsonArray *layers;
+  guint index;
+  guint rounds;
+  char *failure;
 } ReaderJob;
 
 static gpointer
@@ -376,9 +370,9 @@ reader_thread (gpointer data)
 
   for (guint round = 0; round < job->rounds && job->failure == NULL; round++)
     {
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
       JsonObject *layer = json_array_get_object_element (job->layers, job->index);
-      g_autoptr(CImgProxyBlobStream) blob =
+      g_autoptr (CImgProxyBlobStream) blob =
         cimg_proxy_image_open_blob (job->image, json_object_get_string_member (layer, "digest"),
                                     json_object_get_int_member (layer, "size"), NULL, &error);
       g_autofree char *digest = NULL;
@@ -396,8 +390,8 @@ reader_thread (gpointer data)
 static void
 test_streams_from_two_threads (void **state)
 {
-  g_autoptr(CImgProxyClient) client = new_client ();
-  g_autoptr(CImgProxyImage) image = open_oci (client, "multi", "latest");
+  g_autoptr (CImgProxyClient) client = new_client ();
+  g_autoptr (CImgProxyImage) image = open_oci (client, "multi", "latest");
   JsonArray *layers = test_expected_layers ("multi:latest");
   ReaderJob jobs[2] = {
     { image, layers, 1, 5, NULL },
@@ -419,16 +413,16 @@ test_streams_from_two_threads (void **state)
 static void
 test_close_halfway (void **state)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CImgProxyClient) client = new_client ();
-  g_autoptr(CImgProxyImage) image = open_oci (client, "multi", "latest");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyClient) client = new_client ();
+  g_autoptr (CImgProxyImage) image = open_oci (client, "multi", "latest");
   JsonArray *layers = test_expected_layers ("multi:latest");
-  g_autoptr(CImgProxyBlobStream) blob = open_layer (image, layers, 1);
+  g_autoptr (CImgProxyBlobStream) blob = open_layer (image, layers, 1);
   g_autofree guint8 *buffer = g_malloc (1024 * 1024);
   gsize n_read = 0;
 
-  assert_true (g_input_stream_read_all (G_INPUT_STREAM (blob), buffer, 1024 * 1024, &n_read,
-                                        NULL, &error));
+  assert_true (
+    g_input_stream_read_all (G_INPUT_STREAM (blob), buffer, 1024 * 1024, &n_read, NULL, &error));
   assert_int_equal (n_read, 1024 * 1024);
   /* Abandoning a blob is not an error. */
   assert_true (g_input_stream_close (G_INPUT_STREAM (blob), NULL, &error));
@@ -446,10 +440,10 @@ test_close_halfway (void **state)
 static void
 test_missing_image (void **state)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CImgProxyClient) client = new_client ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyClient) client = new_client ();
   g_autofree char *ref = test_oci_ref ("multi", "no-such-tag");
-  g_autoptr(CImgProxyImage) image = cimg_proxy_client_open_image (client, ref, NULL, &error);
+  g_autoptr (CImgProxyImage) image = cimg_proxy_client_open_image (client, ref, NULL, &error);
 
   assert_null (image);
   test_assert_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_NOT_FOUND);
@@ -472,12 +466,12 @@ static void
 test_bad_references (void **state)
 {
   const char *references[] = { "foo:bar", "no-transport-at-all", "docker://Invalid//Name" };
-  g_autoptr(CImgProxyClient) client = new_client ();
+  g_autoptr (CImgProxyClient) client = new_client ();
 
   for (guint i = 0; i < G_N_ELEMENTS (references); i++)
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(CImgProxyImage) image =
+      g_autoptr (GError) error = NULL;
+      g_autoptr (CImgProxyImage) image =
         cimg_proxy_client_open_image (client, references[i], NULL, &error);
 
       assert_null (image);
@@ -486,10 +480,9 @@ test_bad_references (void **state)
 
   /* A missing layout directory is an ordinary failure, as in skopeo's own OpenImageOptional. */
   {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(CImgProxyImage) image =
-      cimg_proxy_client_open_image_optional (client, "oci:/nonexistent/layout:latest", NULL,
-                                             &error);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (CImgProxyImage) image = cimg_proxy_client_open_image_optional (
+      client, "oci:/nonexistent/layout:latest", NULL, &error);
     assert_null (image);
     test_assert_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_REQUEST_FAILED);
   }
@@ -498,11 +491,11 @@ test_bad_references (void **state)
 static void
 test_bad_blob_arguments (void **state)
 {
-  g_autoptr(CImgProxyClient) client = new_client ();
-  g_autoptr(CImgProxyImage) image = open_oci (client, "multi", "latest");
+  g_autoptr (CImgProxyClient) client = new_client ();
+  g_autoptr (CImgProxyImage) image = open_oci (client, "multi", "latest");
   const char *missing = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CImgProxyBlobStream) blob = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyBlobStream) blob = NULL;
 
   blob = cimg_proxy_image_open_blob (image, "md5:", 10, NULL, &error);
   assert_null (blob);
@@ -531,8 +524,8 @@ test_missing_skopeo (void **state)
 
   for (guint i = 0; i < G_N_ELEMENTS (argvs); i++)
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(CImgProxyClient) client =
+      g_autoptr (GError) error = NULL;
+      g_autoptr (CImgProxyClient) client =
         g_initable_new (CIMG_PROXY_TYPE_CLIENT, NULL, &error, "skopeo-argv", argvs[i], NULL);
 
       assert_null (client);
@@ -544,11 +537,11 @@ test_missing_skopeo (void **state)
 static void
 test_skopeo_refuses_options (void **state)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   /* A nonexistent registries.conf makes skopeo exit before it answers anything. */
-  g_autoptr(CImgProxyClient) client =
+  g_autoptr (CImgProxyClient) client =
     g_initable_new (CIMG_PROXY_TYPE_CLIENT, NULL, &error, "skopeo-argv",
-                    (const char *[]) { "skopeo", "--no-such-option", NULL }, NULL);
+                    (const char *[]){ "skopeo", "--no-such-option", NULL }, NULL);
 
   assert_null (client);
   test_assert_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_PROXY_EXITED);
@@ -560,13 +553,13 @@ test_skopeo_refuses_options (void **state)
 static void
 test_conflicting_auth (void **state)
 {
-  g_autoptr(GBytes) auth = g_bytes_new_static ("{}", 2);
+  g_autoptr (GBytes) auth = g_bytes_new_static ("{}", 2);
   struct
   {
     const char *first;
-    gpointer    first_value;
+    gpointer first_value;
     const char *second;
-    gpointer    second_value;
+    gpointer second_value;
   } cases[] = {
     { "authfile", "/tmp/auth.json", "anonymous", GINT_TO_POINTER (TRUE) },
     { "authfile", "/tmp/auth.json", "auth-data", auth },
@@ -575,10 +568,10 @@ test_conflicting_auth (void **state)
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(CImgProxyClient) client =
-        g_initable_new (CIMG_PROXY_TYPE_CLIENT, NULL, &error, cases[i].first,
-                        cases[i].first_value, cases[i].second, cases[i].second_value, NULL);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (CImgProxyClient) client =
+        g_initable_new (CIMG_PROXY_TYPE_CLIENT, NULL, &error, cases[i].first, cases[i].first_value,
+                        cases[i].second, cases[i].second_value, NULL);
 
       assert_null (client);
       test_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
@@ -586,8 +579,7 @@ test_conflicting_auth (void **state)
 }
 
 static gboolean
-process_has_memfd (int pid,
-                   int fd)
+process_has_memfd (int pid, int fd)
 {
   g_autofree char *path = g_strdup_printf ("/proc/%d/fd/%d", pid, fd);
   g_autofree char *target = g_file_read_link (path, NULL);
@@ -600,12 +592,12 @@ test_child_fds_and_auth_data (void **state)
 {
   const char *secret = "{\"auths\": {\"registry.example.invalid\": "
                        "{\"auth\": \"dGVzdHVzZXI6c2VjcmV0LXBhc3N3b3Jk\"}}}";
-  g_autoptr(GBytes) auth = g_bytes_new_static (secret, strlen (secret));
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CImgProxyClient) plain = new_client ();
-  g_autoptr(CImgProxyClient) with_auth =
+  g_autoptr (GBytes) auth = g_bytes_new_static (secret, strlen (secret));
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyClient) plain = new_client ();
+  g_autoptr (CImgProxyClient) with_auth =
     g_initable_new (CIMG_PROXY_TYPE_CLIENT, NULL, &error, "auth-data", auth, NULL);
-  g_autoptr(CImgProxyImage) image = NULL;
+  g_autoptr (CImgProxyImage) image = NULL;
   g_autofree char *cmdline_path = NULL;
   g_autofree char *cmdline = NULL;
   gsize cmdline_size = 0;
@@ -637,17 +629,18 @@ test_child_fds_and_auth_data (void **state)
 static void
 test_proxy_killed_mid_stream (void **state)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CImgProxyClient) client = new_client ();
-  g_autoptr(CImgProxyImage) image = open_oci (client, "multi", "latest");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyClient) client = new_client ();
+  g_autoptr (CImgProxyImage) image = open_oci (client, "multi", "latest");
   JsonArray *layers = test_expected_layers ("multi:latest");
-  g_autoptr(CImgProxyBlobStream) blob = open_layer (image, layers, 1);
-  g_autoptr(CImgProxyImage) again = NULL;
+  g_autoptr (CImgProxyBlobStream) blob = open_layer (image, layers, 1);
+  g_autoptr (CImgProxyImage) again = NULL;
   guint8 buffer[4096];
   g_autofree char *digest = NULL;
 
-  assert_int_equal (g_input_stream_read (G_INPUT_STREAM (blob), buffer, sizeof buffer, NULL,
-                                         &error), sizeof buffer);
+  assert_int_equal (
+    g_input_stream_read (G_INPUT_STREAM (blob), buffer, sizeof buffer, NULL, &error),
+    sizeof buffer);
   kill (_cimg_proxy_client_get_pid (client), SIGKILL);
 
   digest = test_read_digest (G_INPUT_STREAM (blob), 65536, NULL, &error);
@@ -666,10 +659,10 @@ test_proxy_killed_mid_stream (void **state)
 static void
 test_closed_client (void **state)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CImgProxyClient) client = new_client ();
-  g_autoptr(CImgProxyImage) image = open_oci (client, "multi", "latest");
-  g_autoptr(GBytes) manifest = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyClient) client = new_client ();
+  g_autoptr (CImgProxyImage) image = open_oci (client, "multi", "latest");
+  g_autoptr (GBytes) manifest = NULL;
   int pid = _cimg_proxy_client_get_pid (client);
 
   assert_true (cimg_proxy_client_close (client, NULL, &error));
@@ -693,11 +686,11 @@ test_closed_client (void **state)
 static void
 test_cancelled_before_request (void **state)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CImgProxyClient) client = new_client ();
-  g_autoptr(CImgProxyImage) image = open_oci (client, "multi", "latest");
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  g_autoptr(GBytes) manifest = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyClient) client = new_client ();
+  g_autoptr (CImgProxyImage) image = open_oci (client, "multi", "latest");
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GBytes) manifest = NULL;
 
   g_cancellable_cancel (cancellable);
   manifest = cimg_proxy_image_get_manifest (image, cancellable, NULL, &error);
@@ -715,19 +708,19 @@ test_no_fd_leak (void **state)
 
   /* The first client loads what stays loaded (GTypes, the thread pool); count after it. */
   {
-    g_autoptr(CImgProxyClient) client = new_client ();
-    g_autoptr(CImgProxyImage) image = open_oci (client, "multi", "latest");
+    g_autoptr (CImgProxyClient) client = new_client ();
+    g_autoptr (CImgProxyImage) image = open_oci (client, "multi", "latest");
     assert_layer_reads (image, layers, 0);
   }
   before = test_count_open_fds ();
 
   for (guint i = 0; i < 20; i++)
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(CImgProxyClient) client = new_client ();
-      g_autoptr(CImgProxyImage) image = open_oci (client, "multi", "latest");
-      g_autoptr(CImgProxyBlobStream) abandoned = open_layer (image, layers, 1);
-      g_autoptr(GBytes) manifest = cimg_proxy_image_get_manifest (image, NULL, NULL, &error);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (CImgProxyClient) client = new_client ();
+      g_autoptr (CImgProxyImage) image = open_oci (client, "multi", "latest");
+      g_autoptr (CImgProxyBlobStream) abandoned = open_layer (image, layers, 1);
+      g_autoptr (GBytes) manifest = cimg_proxy_image_get_manifest (image, NULL, NULL, &error);
 
       test_assert_no_error (error);
       assert_layer_reads (image, layers, i % 3);

@@ -17,8 +17,7 @@ images_dir (void)
 }
 
 char *
-test_oci_ref (const char *layout,
-              const char *tag)
+test_oci_ref (const char *layout, const char *tag)
 {
   return g_strdup_printf ("oci:%s/%s:%s", images_dir (), layout, tag);
 }
@@ -26,7 +25,7 @@ test_oci_ref (const char *layout,
 char *
 test_make_tmpdir (void)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   char *path = g_dir_make_tmp ("cimgproxy-test-XXXXXX", &error);
 
   test_assert_no_error (error);
@@ -36,16 +35,15 @@ test_make_tmpdir (void)
 void
 test_remove_tree (const char *path)
 {
-  g_autoptr(GFile) dir = g_file_new_for_path (path);
-  g_autoptr(GFileEnumerator) children =
-    g_file_enumerate_children (dir, G_FILE_ATTRIBUTE_STANDARD_NAME "," G_FILE_ATTRIBUTE_STANDARD_TYPE,
-                               G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+  g_autoptr (GFile) dir = g_file_new_for_path (path);
+  g_autoptr (GFileEnumerator) children = g_file_enumerate_children (
+    dir, G_FILE_ATTRIBUTE_STANDARD_NAME "," G_FILE_ATTRIBUTE_STANDARD_TYPE,
+    G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
   GFileInfo *info;
 
-  while (children != NULL &&
-         (info = g_file_enumerator_next_file (children, NULL, NULL)) != NULL)
+  while (children != NULL && (info = g_file_enumerator_next_file (children, NULL, NULL)) != NULL)
     {
-      g_autoptr(GFileInfo) owned = info;
+      g_autoptr (GFileInfo) owned = info;
       g_autofree char *child = g_build_filename (path, g_file_info_get_name (info), NULL);
 
       if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY)
@@ -63,7 +61,7 @@ test_expected_root (void)
 
   if (parser == NULL)
     {
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
       g_autofree char *path = g_build_filename (images_dir (), "expected.json", NULL);
 
       parser = json_parser_new ();
@@ -91,8 +89,7 @@ test_expected_layers (const char *key)
 }
 
 char *
-test_sha256_digest (const void *data,
-                    gsize       size)
+test_sha256_digest (const void *data, gsize size)
 {
   g_autofree char *hex = g_compute_checksum_for_data (G_CHECKSUM_SHA256, data, size);
 
@@ -100,12 +97,9 @@ test_sha256_digest (const void *data,
 }
 
 char *
-test_read_digest (GInputStream *stream,
-                  gsize         chunk_size,
-                  guint64      *out_size,
-                  GError      **error)
+test_read_digest (GInputStream *stream, gsize chunk_size, guint64 *out_size, GError **error)
 {
-  g_autoptr(GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
   g_autofree guint8 *buffer = g_malloc (chunk_size);
   guint64 total = 0;
 
@@ -117,7 +111,7 @@ test_read_digest (GInputStream *stream,
       if (n == 0)
         break;
       g_checksum_update (checksum, buffer, n);
-      total += (guint64) n;
+      total += (guint64)n;
     }
 
   if (out_size != NULL)

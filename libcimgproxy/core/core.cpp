@@ -94,8 +94,9 @@ bool guard(GError** error, Body&& body) {
 
 // A GCancellable seen as an fd the core can poll, for as long as one call lasts.
 class CancelFd {
-public:
-    explicit CancelFd(GCancellable* cancellable) : cancellable_(cancellable) {
+  public:
+    explicit CancelFd(GCancellable* cancellable)
+        : cancellable_(cancellable) {
         GPollFD pollfd;
         if (cancellable_ != nullptr && g_cancellable_make_pollfd(cancellable_, &pollfd))
             fd_ = pollfd.fd;
@@ -108,7 +109,7 @@ public:
     }
     int get() const noexcept { return fd_; }
 
-private:
+  private:
     GCancellable* cancellable_;
     int fd_ = -1;
 };
@@ -128,9 +129,8 @@ void clear_layer(gpointer element) {
 
 } // namespace
 
-CImgCoreProxy* cimg_core_proxy_start(const char* const* argv, int extra_fd,
-                                     gboolean inherit_stderr, GCancellable* cancellable,
-                                     GError** error) {
+CImgCoreProxy* cimg_core_proxy_start(const char* const* argv, int extra_fd, gboolean inherit_stderr,
+                                     GCancellable* cancellable, GError** error) {
     SpawnOptions options;
     for (const char* const* arg = argv; *arg != nullptr; arg++)
         options.argv.emplace_back(*arg);
@@ -157,17 +157,15 @@ int cimg_core_proxy_get_pid(CImgCoreProxy* proxy) {
     return static_cast<int>(proxy->proxy->pid());
 }
 
-gboolean cimg_core_proxy_open_image(CImgCoreProxy* proxy, const char* reference,
-                                    gboolean optional, guint64* out_image,
-                                    GCancellable* cancellable, GError** error) {
+gboolean cimg_core_proxy_open_image(CImgCoreProxy* proxy, const char* reference, gboolean optional,
+                                    guint64* out_image, GCancellable* cancellable, GError** error) {
     CancelFd cancel(cancellable);
-    return guard(error, [&] {
-        *out_image = proxy->proxy->open_image(reference, optional, cancel.get());
-    });
+    return guard(error,
+                 [&] { *out_image = proxy->proxy->open_image(reference, optional, cancel.get()); });
 }
 
-gboolean cimg_core_proxy_close_image(CImgCoreProxy* proxy, guint64 image,
-                                     GCancellable* cancellable, GError** error) {
+gboolean cimg_core_proxy_close_image(CImgCoreProxy* proxy, guint64 image, GCancellable* cancellable,
+                                     GError** error) {
     CancelFd cancel(cancellable);
     return guard(error, [&] { proxy->proxy->close_image(image, cancel.get()); });
 }
@@ -186,8 +184,8 @@ GBytes* cimg_core_proxy_get_manifest(CImgCoreProxy* proxy, guint64 image, char**
     return manifest;
 }
 
-GBytes* cimg_core_proxy_get_config(CImgCoreProxy* proxy, guint64 image,
-                                   GCancellable* cancellable, GError** error) {
+GBytes* cimg_core_proxy_get_config(CImgCoreProxy* proxy, guint64 image, GCancellable* cancellable,
+                                   GError** error) {
     CancelFd cancel(cancellable);
     GBytes* config = nullptr;
     guard(error,
@@ -201,8 +199,8 @@ GArray* cimg_core_proxy_get_layer_info(CImgCoreProxy* proxy, guint64 image,
     std::vector<LayerInfo> layers;
     if (!guard(error, [&] { layers = proxy->proxy->get_layer_info(image, cancel.get()); }))
         return nullptr;
-    GArray* array = g_array_sized_new(FALSE, FALSE, sizeof(CImgCoreLayer),
-                                      static_cast<guint>(layers.size()));
+    GArray* array =
+        g_array_sized_new(FALSE, FALSE, sizeof(CImgCoreLayer), static_cast<guint>(layers.size()));
     g_array_set_clear_func(array, clear_layer);
     for (const LayerInfo& layer : layers) {
         CImgCoreLayer element = {g_strdup(layer.digest.c_str()), layer.size,
@@ -225,8 +223,8 @@ gboolean cimg_core_proxy_get_blob(CImgCoreProxy* proxy, guint64 image, const cha
     });
 }
 
-gboolean cimg_core_proxy_finish_blob(CImgCoreProxy* proxy, guint32 pipe_id, int fd,
-                                     gboolean abort, GCancellable* cancellable, GError** error) {
+gboolean cimg_core_proxy_finish_blob(CImgCoreProxy* proxy, guint32 pipe_id, int fd, gboolean abort,
+                                     GCancellable* cancellable, GError** error) {
     Fd pipe(fd);
     CancelFd cancel(cancellable);
     return guard(error, [&] {

@@ -12,71 +12,44 @@ G_BEGIN_DECLS
 
 typedef struct _CImgCoreProxy CImgCoreProxy;
 
-typedef struct
-{
-  char  *digest;
-  gint64 size;
-  char  *media_type;
+typedef struct {
+    char* digest;
+    gint64 size;
+    char* media_type;
 } CImgCoreLayer;
 
 /* The fd number the extra fd of cimg_core_proxy_start() gets in the child. */
 #define CIMG_CORE_EXTRA_FD 3
 
-CImgCoreProxy *cimg_core_proxy_start (const char *const *argv,
-                                      int                 extra_fd,
-                                      gboolean            inherit_stderr,
-                                      GCancellable       *cancellable,
-                                      GError            **error);
-void           cimg_core_proxy_free (CImgCoreProxy *proxy);
+CImgCoreProxy* cimg_core_proxy_start(const char* const* argv, int extra_fd, gboolean inherit_stderr,
+                                     GCancellable* cancellable, GError** error);
+void cimg_core_proxy_free(CImgCoreProxy* proxy);
 
-const char    *cimg_core_proxy_get_version (CImgCoreProxy *proxy);
-int            cimg_core_proxy_get_pid (CImgCoreProxy *proxy);
+const char* cimg_core_proxy_get_version(CImgCoreProxy* proxy);
+int cimg_core_proxy_get_pid(CImgCoreProxy* proxy);
 
-gboolean       cimg_core_proxy_open_image (CImgCoreProxy *proxy,
-                                           const char    *reference,
-                                           gboolean       optional,
-                                           guint64       *out_image,
-                                           GCancellable  *cancellable,
-                                           GError       **error);
-gboolean       cimg_core_proxy_close_image (CImgCoreProxy *proxy,
-                                            guint64        image,
-                                            GCancellable  *cancellable,
-                                            GError       **error);
-GBytes        *cimg_core_proxy_get_manifest (CImgCoreProxy *proxy,
-                                             guint64        image,
-                                             char         **out_digest,
-                                             GCancellable  *cancellable,
-                                             GError       **error);
-GBytes        *cimg_core_proxy_get_config (CImgCoreProxy *proxy,
-                                           guint64        image,
-                                           GCancellable  *cancellable,
-                                           GError       **error);
+gboolean cimg_core_proxy_open_image(CImgCoreProxy* proxy, const char* reference, gboolean optional,
+                                    guint64* out_image, GCancellable* cancellable, GError** error);
+gboolean cimg_core_proxy_close_image(CImgCoreProxy* proxy, guint64 image, GCancellable* cancellable,
+                                     GError** error);
+GBytes* cimg_core_proxy_get_manifest(CImgCoreProxy* proxy, guint64 image, char** out_digest,
+                                     GCancellable* cancellable, GError** error);
+GBytes* cimg_core_proxy_get_config(CImgCoreProxy* proxy, guint64 image, GCancellable* cancellable,
+                                   GError** error);
 /* An array of CImgCoreLayer that frees its elements. */
-GArray        *cimg_core_proxy_get_layer_info (CImgCoreProxy *proxy,
-                                               guint64        image,
-                                               GCancellable  *cancellable,
-                                               GError       **error);
+GArray* cimg_core_proxy_get_layer_info(CImgCoreProxy* proxy, guint64 image,
+                                       GCancellable* cancellable, GError** error);
 /* @out_source_size is the size the source reports, or -1. */
-gboolean       cimg_core_proxy_get_blob (CImgCoreProxy *proxy,
-                                         guint64        image,
-                                         const char    *digest,
-                                         guint64        size,
-                                         int           *out_fd,
-                                         guint32       *out_pipe_id,
-                                         gint64        *out_source_size,
-                                         GCancellable  *cancellable,
-                                         GError       **error);
+gboolean cimg_core_proxy_get_blob(CImgCoreProxy* proxy, guint64 image, const char* digest,
+                                  guint64 size, int* out_fd, guint32* out_pipe_id,
+                                  gint64* out_source_size, GCancellable* cancellable,
+                                  GError** error);
 /* Takes ownership of @fd. With @abort, the pipe is closed first and skopeo's verdict is
  * not reported: the reader gave up on the blob. */
-gboolean       cimg_core_proxy_finish_blob (CImgCoreProxy *proxy,
-                                            guint32        pipe_id,
-                                            int            fd,
-                                            gboolean       abort,
-                                            GCancellable  *cancellable,
-                                            GError       **error);
-gboolean       cimg_core_proxy_shutdown (CImgCoreProxy *proxy,
-                                         GError       **error);
+gboolean cimg_core_proxy_finish_blob(CImgCoreProxy* proxy, guint32 pipe_id, int fd, gboolean abort,
+                                     GCancellable* cancellable, GError** error);
+gboolean cimg_core_proxy_shutdown(CImgCoreProxy* proxy, GError** error);
 
-gboolean       cimg_core_is_valid_digest (const char *digest);
+gboolean cimg_core_is_valid_digest(const char* digest);
 
 G_END_DECLS

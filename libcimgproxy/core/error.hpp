@@ -30,15 +30,17 @@ enum class ErrorKind {
 };
 
 class Error : public std::runtime_error {
-public:
+  public:
     Error(ErrorKind kind, const std::string& message, int errnum = 0)
-        : std::runtime_error(message), kind_(kind), errnum_(errnum) {}
+        : std::runtime_error(message)
+        , kind_(kind)
+        , errnum_(errnum) {}
 
     ErrorKind kind() const noexcept { return kind_; }
     // The errno behind an Io error, so the seam can pick the matching GIOErrorEnum.
     int errnum() const noexcept { return errnum_; }
 
-private:
+  private:
     ErrorKind kind_;
     int errnum_;
 };

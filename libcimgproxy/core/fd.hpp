@@ -12,10 +12,12 @@
 namespace cimgproxy::core {
 
 class Fd {
-public:
+  public:
     Fd() noexcept = default;
-    explicit Fd(int fd) noexcept : fd_(fd) {}
-    Fd(Fd&& other) noexcept : fd_(other.release()) {}
+    explicit Fd(int fd) noexcept
+        : fd_(fd) {}
+    Fd(Fd&& other) noexcept
+        : fd_(other.release()) {}
     Fd& operator=(Fd&& other) noexcept {
         if (this != &other)
             reset(other.release());
@@ -38,7 +40,7 @@ public:
         fd_ = fd;
     }
 
-private:
+  private:
     int fd_ = -1;
 };
 

@@ -164,49 +164,54 @@ std::unique_ptr<Process> Process::spawn(SpawnOptions options, Fd socket) {
                       : static_cast<int>(limit.rlim_cur);
 
     // The fork happens on the watcher thread (see exec_child), so the thread has to report
-    // back whether the child got as far as exec.
+    // back whether the child got as far as exec. Until it has, it may use this frame's
+    // locals; what it needs afterwards, it owns.
     std::mutex started_mutex;
     std::condition_variable started_cond;
     bool started = false;
     int exec_errno = 0;
 
-    self->watcher_ = std::thread([&, process = self.get()] {
-        pid_t pid = fork();
-        if (pid == 0)
-            exec_child(plan);
-        int fork_errno = errno;
+    self->watcher_ =
+        std::thread([&, process = self.get(), stderr_pipe = std::move(stderr_read)]() mutable {
+            pid_t pid = fork();
+            if (pid == 0)
+                exec_child(plan);
+            int fork_errno = errno;
 
-        // The child's ends are the child's business now.
-        socket.reset();
-        devnull.reset();
-        stderr_write.reset();
-        options.extra_fd.reset();
-        report_write.reset();
+            // The child's ends are the child's business now.
+            socket.reset();
+            devnull.reset();
+            stderr_write.reset();
+            options.extra_fd.reset();
+            report_write.reset();
 
-        int errnum = pid < 0 ? fork_errno : 0;
-        if (pid > 0) {
-            ssize_t n;
-            do
-                n = read(report_read.get(), &errnum, sizeof errnum);
-            while (n < 0 && errno == EINTR);
-            if (n != sizeof errnum)
-                errnum = 0;
-            if (errnum != 0) {
-                while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+            int errnum = pid < 0 ? fork_errno : 0;
+            if (pid > 0) {
+                ssize_t n;
+                do
+                    n = read(report_read.get(), &errnum, sizeof errnum);
+                while (n < 0 && errno == EINTR);
+                if (n != sizeof errnum)
+                    errnum = 0;
+                if (errnum != 0) {
+                    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+                    }
                 }
             }
-        }
-        report_read.reset();
-        {
-            std::lock_guard lock(started_mutex);
-            process->pid_ = errnum == 0 ? pid : -1;
-            exec_errno = errnum;
-            started = true;
-        }
-        started_cond.notify_one();
-        if (errnum == 0)
-            process->watch(std::move(stderr_read));
-    });
+            report_read.reset();
+            bool exec_failed = errnum != 0;
+            {
+                std::lock_guard lock(started_mutex);
+                process->pid_ = exec_failed ? -1 : pid;
+                exec_errno = errnum;
+                started = true;
+                // Notified under the lock: once it is released, spawn() may return and take the
+                // condition variable with it.
+                started_cond.notify_one();
+            }
+            if (!exec_failed)
+                process->watch(std::move(stderr_pipe));
+        });
 
     {
         std::unique_lock lock(started_mutex);
@@ -215,9 +220,10 @@ std::unique_ptr<Process> Process::spawn(SpawnOptions options, Fd socket) {
     if (exec_errno != 0) {
         self->watcher_.join();
         self->reaped_ = true;
-        throw Error(ErrorKind::SpawnFailed, format("Could not run “%s”: %s",
-                                                   self->program_.c_str(), g_strerror(exec_errno)),
-                    exec_errno);
+        throw Error(
+            ErrorKind::SpawnFailed,
+            format("Could not run “%s”: %s", self->program_.c_str(), g_strerror(exec_errno)),
+            exec_errno);
     }
     g_debug("Started %s as process %d", self->program_.c_str(), static_cast<int>(self->pid_));
     return self;

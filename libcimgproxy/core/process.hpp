@@ -29,7 +29,7 @@ struct SpawnOptions {
 };
 
 class Process {
-public:
+  public:
     // The fd number that SpawnOptions::extra_fd gets in the child.
     static constexpr int kExtraFdNumber = 3;
 
@@ -55,7 +55,7 @@ public:
     // last lines skopeo wrote to stderr, ready to be put into an error message.
     std::string describe_exit() const;
 
-private:
+  private:
     Process() = default;
     void watch(Fd stderr_pipe);
     void append_stderr(const char* data, size_t length);

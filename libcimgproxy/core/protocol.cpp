@@ -93,9 +93,9 @@ std::string build_request(Method method, const std::vector<Arg>& args) {
         } else {
             uint64_t number = std::get<uint64_t>(arg);
             if (static_cast<double>(number) > kMaxJsonInteger)
-                throw Error(ErrorKind::InvalidArgument,
-                            format("%" PRIu64 " is larger than the proxy protocol can carry",
-                                   number));
+                throw Error(
+                    ErrorKind::InvalidArgument,
+                    format("%" PRIu64 " is larger than the proxy protocol can carry", number));
             json_builder_add_int_value(builder.get(), static_cast<gint64>(number));
         }
     }
@@ -141,8 +141,8 @@ Reply parse_reply(Method method, std::string_view packet, std::vector<Fd> fds) {
 
     GObjectPtr<JsonParser> parser(json_parser_new_immutable());
     GError* parse_error = nullptr;
-    if (!json_parser_load_from_data(parser.get(), packet.data(),
-                                    static_cast<gssize>(packet.size()), &parse_error)) {
+    if (!json_parser_load_from_data(parser.get(), packet.data(), static_cast<gssize>(packet.size()),
+                                    &parse_error)) {
         std::string message = parse_error->message;
         g_error_free(parse_error);
         violation(format("The reply to %s is not JSON: %s", info.name, message.c_str()));
@@ -166,8 +166,8 @@ Reply parse_reply(Method method, std::string_view packet, std::vector<Fd> fds) {
         violation(format("The reply to %s has an invalid “pipeid”", info.name));
     reply.pipe_id = static_cast<uint32_t>(*id);
 
-    for (auto [name, field] : {std::pair{"error", &reply.error},
-                               std::pair{"error_code", &reply.error_code}}) {
+    for (auto [name, field] :
+         {std::pair{"error", &reply.error}, std::pair{"error_code", &reply.error_code}}) {
         JsonNode* member = json_object_get_member(object, name);
         if (member == nullptr || JSON_NODE_HOLDS_NULL(member))
             continue;

@@ -325,8 +325,8 @@ void Proxy::fail_protocol(const Error& error) {
 
 uint64_t Proxy::open_image(const std::string& reference, bool optional, int cancel_fd) {
     bool native_optional = optional && supports(Method::OpenImageOptional);
-    Reply reply = call(native_optional ? Method::OpenImageOptional : Method::OpenImage,
-                       {reference}, cancel_fd);
+    Reply reply = call(native_optional ? Method::OpenImageOptional : Method::OpenImage, {reference},
+                       cancel_fd);
     if (!reply.success) {
         ErrorKind kind = classify_open_failure(reply.error);
         if (optional && kind == ErrorKind::NotFound)
@@ -371,9 +371,8 @@ std::string Proxy::read_piped(Method method, uint64_t image, int cancel_fd, Json
                 }};
     Reply finish = call(Method::FinishPipe, {uint64_t{reply.pipe_id}}, cancel_fd, &drain);
     if (too_large)
-        throw Error(ErrorKind::Protocol,
-                    format("The proxy sent more than %zu bytes for %s", kMaxMetadataSize,
-                           method_info(method).name));
+        throw Error(ErrorKind::Protocol, format("The proxy sent more than %zu bytes for %s",
+                                                kMaxMetadataSize, method_info(method).name));
     if (!finish.success)
         throw Error(ErrorKind::RequestFailed, finish.error);
     return data;
@@ -382,10 +381,10 @@ std::string Proxy::read_piped(Method method, uint64_t image, int cancel_fd, Json
 std::string Proxy::get_manifest(uint64_t image, std::string& digest, int cancel_fd) {
     JsonNodePtr value;
     std::string manifest = read_piped(Method::GetManifest, image, cancel_fd, &value);
-    const char* text = JSON_NODE_HOLDS_VALUE(value.get()) &&
-                               json_node_get_value_type(value.get()) == G_TYPE_STRING
-                           ? json_node_get_string(value.get())
-                           : nullptr;
+    const char* text =
+        JSON_NODE_HOLDS_VALUE(value.get()) && json_node_get_value_type(value.get()) == G_TYPE_STRING
+            ? json_node_get_string(value.get())
+            : nullptr;
     if (text == nullptr || !is_valid_digest(text))
         throw Error(ErrorKind::Protocol, "GetManifest did not return a manifest digest");
     digest = text;

@@ -25,7 +25,7 @@
 namespace cimgproxy::core {
 
 class Proxy {
-public:
+  public:
     // Starts the process and negotiates the protocol version. `cancel_fd` (or -1) becomes
     // readable when the caller gives up; the same convention holds for every method below.
     static std::unique_ptr<Proxy> start(SpawnOptions options, int cancel_fd);
@@ -66,7 +66,7 @@ public:
     // Sends Shutdown and waits for the process; fails if it does not exit with status 0.
     void shutdown();
 
-private:
+  private:
     // Reads a pipe while its FinishPipe is outstanding. The sink returns false when it wants
     // no more data; the pipe is then closed so that skopeo's writer fails instead of blocking.
     struct Drain {

@@ -1,0 +1,46 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Installs the Debian packages that building and testing libcimgproxy need, if any is
+# missing. Safe to run again; needs root (or sudo) only when something is missing.
+set -eu
+
+packages="
+  build-essential
+  pkg-config
+  meson
+  ninja-build
+  libglib2.0-dev
+  libjson-glib-dev
+  libcmocka-dev
+  gobject-introspection
+  libgirepository1.0-dev
+  gir1.2-glib-2.0
+  gir1.2-json-1.0
+  python3
+  python3-gi
+  python3-pytest
+  gjs
+  valac
+  skopeo
+  valgrind
+  binutils
+  clang-format
+  tar
+"
+
+missing=""
+for package in $packages; do
+  status=$(dpkg-query -W -f '${db:Status-Status}' "$package" 2>/dev/null || true)
+  [ "$status" = installed ] || missing="$missing $package"
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "Installing:$missing"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+# shellcheck disable=SC2086
+$sudo apt-get install -y -q --no-install-recommends $missing
