@@ -204,7 +204,7 @@ cimg_proxy_client_class_init (CImgProxyClientClass *klass)
   object_class->set_property = cimg_proxy_client_set_property;
 
   /**
-   * CImgProxyClient:skopeo-argv: (nullable)
+   * CImgProxyClient:skopeo-argv:
    *
    * The command that runs skopeo, as an argument vector to which
    * `experimental-image-proxy` and the options are appended. `NULL` means `skopeo` from
@@ -217,7 +217,7 @@ cimg_proxy_client_class_init (CImgProxyClientClass *klass)
     g_param_spec_boxed ("skopeo-argv", NULL, NULL, G_TYPE_STRV, construct_only);
 
   /**
-   * CImgProxyClient:authfile: (nullable)
+   * CImgProxyClient:authfile:
    *
    * The path of a containers-auth.json(5) file with registry credentials (skopeo's
    * `--authfile`). When unset, skopeo looks where containers-auth.json(5) says:
@@ -228,7 +228,7 @@ cimg_proxy_client_class_init (CImgProxyClientClass *klass)
   properties[PROP_AUTHFILE] = g_param_spec_string ("authfile", NULL, NULL, NULL, construct_only);
 
   /**
-   * CImgProxyClient:auth-data: (nullable)
+   * CImgProxyClient:auth-data:
    *
    * The contents of a containers-auth.json(5) file. They reach skopeo through a sealed
    * anonymous memory file: they are never written to disk and never appear on a command
@@ -251,7 +251,7 @@ cimg_proxy_client_class_init (CImgProxyClientClass *klass)
     g_param_spec_boolean ("anonymous", NULL, NULL, FALSE, construct_only);
 
   /**
-   * CImgProxyClient:cert-dir: (nullable)
+   * CImgProxyClient:cert-dir:
    *
    * A directory with `*.crt` CA certificates and `*.cert`/`*.key` client certificates for
    * registries (skopeo's `--cert-dir`).
@@ -283,7 +283,7 @@ cimg_proxy_client_class_init (CImgProxyClientClass *klass)
     g_param_spec_boolean ("insecure-policy", NULL, NULL, FALSE, construct_only);
 
   /**
-   * CImgProxyClient:registries-conf: (nullable)
+   * CImgProxyClient:registries-conf:
    *
    * A containers-registries.conf(5) file to use instead of the system's, for mirrors and
    * short-name aliases.
@@ -304,7 +304,7 @@ cimg_proxy_client_class_init (CImgProxyClientClass *klass)
   properties[PROP_DEBUG] = g_param_spec_boolean ("debug", NULL, NULL, FALSE, construct_only);
 
   /**
-   * CImgProxyClient:protocol-version: (nullable)
+   * CImgProxyClient:protocol-version:
    *
    * The version of the image proxy protocol the running skopeo speaks, such as `0.2.3`;
    * `NULL` until the client is initialized.
