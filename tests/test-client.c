@@ -550,6 +550,61 @@ test_skopeo_refuses_options (void **state)
   assert_non_null (strstr (error->message, "no-such-option"));
 }
 
+static CImgProxyClient *
+new_fake_client (const char *mode, GError **error)
+{
+  const char *argv[] = { g_getenv ("CIMG_FAKE_PROXY"), mode, NULL };
+
+  assert_non_null (argv[0]);
+  return g_initable_new (CIMG_PROXY_TYPE_CLIENT, NULL, error, "skopeo-argv", argv, NULL);
+}
+
+static void
+test_protocol_versions (void **state)
+{
+  const char *refused[] = { "version=0.3.0", "version=1.0.0", "version=0.1.0", "version=0.2.2",
+                            "version=banana" };
+  const char *accepted[] = { "version=0.2.3", "version=0.2.8", "version=0.2.42" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (CImgProxyClient) client = new_fake_client (refused[i], &error);
+
+      assert_null (client);
+      if (g_str_equal (refused[i], "version=banana"))
+        test_assert_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_PROTOCOL);
+      else
+        {
+          test_assert_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_UNSUPPORTED_VERSION);
+          assert_non_null (strstr (error->message, refused[i] + strlen ("version=")));
+        }
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (accepted); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (CImgProxyClient) client = new_fake_client (accepted[i], &error);
+
+      test_assert_no_error (error);
+      assert_string_equal (cimg_proxy_client_get_protocol_version (client),
+                           accepted[i] + strlen ("version="));
+      assert_true (cimg_proxy_client_close (client, NULL, &error));
+    }
+}
+
+static void
+test_proxy_exits_at_start (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyClient) client = new_fake_client ("exit-at-start", &error);
+
+  assert_null (client);
+  test_assert_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_PROXY_EXITED);
+  assert_non_null (strstr (error->message, "exited with status 3"));
+  assert_non_null (strstr (error->message, "refusing to start"));
+}
+
 static void
 test_conflicting_auth (void **state)
 {
@@ -752,6 +807,8 @@ main (void)
     cmocka_unit_test (test_bad_blob_arguments),
     cmocka_unit_test (test_missing_skopeo),
     cmocka_unit_test (test_skopeo_refuses_options),
+    cmocka_unit_test (test_protocol_versions),
+    cmocka_unit_test (test_proxy_exits_at_start),
     cmocka_unit_test (test_conflicting_auth),
     cmocka_unit_test (test_child_fds_and_auth_data),
     cmocka_unit_test (test_proxy_killed_mid_stream),
