@@ -48,4 +48,10 @@
  *
  * Since: 1.0
  */
-G_DEFINE_QUARK (cimg - proxy - error - quark, cimg_proxy_error)
+GQuark
+cimg_proxy_error_quark (void)
+{
+  /* Spelled out rather than with G_DEFINE_QUARK, whose dashed first argument clang-format
+   * would split into "cimg - proxy - ...". */
+  return g_quark_from_static_string ("cimg-proxy-error-quark");
+}
