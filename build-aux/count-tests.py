@@ -4,7 +4,8 @@
 
 TAP tests count once per test case, so a CMocka program with twenty cases is twenty tests;
 other tests count once. A test that crashed or timed out before reporting its cases counts
-as one failure. Exits non-zero when anything failed or nothing ran.
+as one failure; pytest runs count by their summary line. Exits non-zero when anything
+failed or nothing ran.
 """
 
 import json
@@ -12,6 +13,9 @@ import re
 import sys
 
 TAP_RESULT = re.compile(r"^(not ok|ok)\b")
+# pytest's closing line, e.g. "===== 9 passed, 1 failed in 0.61s ====="
+PYTEST_SUMMARY = re.compile(r"^=+ (.*) in [0-9.]+s\b.*=+$")
+PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?)")
 
 
 def count(log_path):
@@ -22,7 +26,15 @@ def count(log_path):
             ok = test["result"] in ("OK", "EXPECTEDFAIL")
             cases = [TAP_RESULT.match(out).group(1)
                      for out in test.get("stdout", "").splitlines() if TAP_RESULT.match(out)]
-            if test.get("protocol") == "tap" or cases:
+            summaries = [PYTEST_SUMMARY.match(out) for out in test.get("stdout", "").splitlines()]
+            summaries = [m.group(1) for m in summaries if m]
+            if summaries:
+                counts = {kind: int(n) for n, kind in PYTEST_COUNT.findall(summaries[-1])}
+                passed += counts.get("passed", 0)
+                failed += counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0)
+                if not ok and failed == 0:
+                    failed += 1
+            elif test.get("protocol") == "tap" or cases:
                 case_passed = cases.count("ok")
                 case_failed = cases.count("not ok")
                 # A crash after some cases still fails the test as a whole.

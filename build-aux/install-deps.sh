@@ -22,6 +22,7 @@ packages="
   python3-pytest
   gjs
   valac
+  gi-docgen
   skopeo
   valgrind
   binutils

@@ -301,6 +301,8 @@ _cimg_proxy_blob_stream_new (CImgProxyClient *client,
  * cimg_proxy_blob_stream_get_digest:
  * @self: a blob stream
  *
+ * The digest the blob was opened with, and that skopeo verifies it against.
+ *
  * Returns: the digest of the blob
  *
  * Since: 1.0
@@ -316,6 +318,9 @@ cimg_proxy_blob_stream_get_digest (CImgProxyBlobStream *self)
 /**
  * cimg_proxy_blob_stream_get_size:
  * @self: a blob stream
+ *
+ * The size the blob was opened with: the number of bytes the stream delivers before
+ * end-of-stream.
  *
  * Returns: the size of the blob in bytes
  *

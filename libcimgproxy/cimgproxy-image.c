@@ -148,6 +148,9 @@ get_core (CImgProxyImage *self, GError **error)
  * cimg_proxy_image_get_reference:
  * @self: an image
  *
+ * The reference the image was opened with, as given to
+ * [method@CImgProxy.Client.open_image].
+ *
  * Returns: the reference the image was opened with
  *
  * Since: 1.0

@@ -180,6 +180,8 @@ cimg_proxy_layer_info_new (const char *digest, gint64 size, const char *media_ty
  * cimg_proxy_layer_info_get_digest:
  * @self: a layer info
  *
+ * The digest of the layer blob, to pass to [method@CImgProxy.Image.open_blob].
+ *
  * Returns: the digest of the layer blob
  *
  * Since: 1.0
@@ -196,6 +198,8 @@ cimg_proxy_layer_info_get_digest (CImgProxyLayerInfo *self)
  * cimg_proxy_layer_info_get_size:
  * @self: a layer info
  *
+ * The size of the layer blob, to pass to [method@CImgProxy.Image.open_blob].
+ *
  * Returns: the size of the layer blob in bytes, or -1 when unknown
  *
  * Since: 1.0
@@ -211,6 +215,8 @@ cimg_proxy_layer_info_get_size (CImgProxyLayerInfo *self)
 /**
  * cimg_proxy_layer_info_get_media_type:
  * @self: a layer info
+ *
+ * The media type of the layer blob, which says how it is compressed.
  *
  * Returns: the media type of the layer blob
  *
