@@ -19,8 +19,8 @@ check_layer (CImgProxyImage *image, CImgProxyLayerInfo *layer, gboolean *out_mat
   g_autofree char *actual = NULL;
   gssize n;
 
-  blob = cimg_proxy_image_open_blob (image, digest, cimg_proxy_layer_info_get_size (layer), NULL,
-                                     error);
+  blob =
+    cimg_proxy_image_open_blob (image, digest, cimg_proxy_layer_info_get_size (layer), NULL, error);
   if (blob == NULL)
     return FALSE;
 
