@@ -109,7 +109,7 @@ main (int argc, char *argv[])
 
   if (layer_index >= 0)
     {
-      if ((guint)layer_index >= layers->len)
+      if ((guint) layer_index >= layers->len)
         {
           g_printerr ("%s has no layer %d\n", argv[1], layer_index);
           return 2;

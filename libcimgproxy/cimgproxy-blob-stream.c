@@ -3,8 +3,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
+
+#include <gio/gfiledescriptorbased.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
 
 #include "cimgproxy-private.h"
 
@@ -15,7 +21,9 @@
  *
  * Streams come from [method@CImgProxy.Image.open_blob]. They are ordinary
  * [class@Gio.InputStream]s: g_input_stream_read_all(), g_output_stream_splice() and bindings'
- * `read_bytes()` loops work as usual.
+ * `read_bytes()` loops work as usual. They are also [iface@Gio.PollableInputStream]s, so
+ * g_input_stream_read_bytes_async() and g_output_stream_splice_async() read them from the main
+ * loop without a thread per read.
  *
  * skopeo verifies the digest and the size of a blob as it sends it, and delivers its verdict
  * only after the last byte. The stream therefore reads exactly the announced size and then
@@ -23,11 +31,23 @@
  * a %CIMG_PROXY_ERROR_VERIFICATION_FAILED error (or, if the caller never makes that read,
  * g_input_stream_close()). Data is trustworthy only once end-of-stream was reached.
  *
- * Closing a stream before its end abandons the blob; the client stays usable. Streams of one
- * client can be read at the same time, from different threads.
+ * A stream is abandoned, and its transfer stopped, when it is closed before its end, when a
+ * read of it is cancelled, or when no byte arrives for the client's
+ * [property@CImgProxy.Client:idle-timeout] (which also stops the proxy, since skopeo cannot
+ * recover from a stalled transfer). The client stays usable in the first two cases. Streams
+ * of one client can be read at the same time, from different threads or one main loop.
  *
  * Since: 1.0
  */
+
+typedef enum
+{
+  BLOB_READING,   /* bytes are still to come from the pipe */
+  BLOB_FINISHING, /* all bytes are in; a worker thread waits for skopeo's verdict */
+  BLOB_DONE,      /* the pipe is finished; a failed verdict waits in verdict_error */
+  BLOB_ABANDONED, /* the reader gave up: early close, cancelled read, or stall */
+} BlobState;
+
 struct _CImgProxyBlobStream
 {
   GInputStream parent_instance;
@@ -36,16 +56,32 @@ struct _CImgProxyBlobStream
   char *reference;
   char *digest;
   gint64 size;
+  guint idle_timeout; /* seconds, 0 for none */
 
-  int fd;
+  /* Owned by the reader (GInputStream allows one operation at a time). */
+  int fd; /* the pipe, non-blocking; -1 once handed back */
   guint32 pipe_id;
   guint64 offset;
   guint64 remaining;
-  gboolean finished;     /* FinishPipe was sent; the fd is gone */
-  GError *verdict_error; /* what FinishPipe said, until reported */
+
+  /* Shared with the worker thread that asks for the verdict. */
+  GMutex lock;
+  GCond done_cond;
+  BlobState state;
+  GError *verdict_error;
+  int done_event; /* eventfd the worker signals, for the pollable source */
 };
 
-G_DEFINE_FINAL_TYPE (CImgProxyBlobStream, cimg_proxy_blob_stream, G_TYPE_INPUT_STREAM)
+static void cimg_proxy_blob_stream_pollable_iface_init (GPollableInputStreamInterface *iface);
+static void cimg_proxy_blob_stream_fd_based_iface_init (GFileDescriptorBasedIface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (CImgProxyBlobStream,
+                               cimg_proxy_blob_stream,
+                               G_TYPE_INPUT_STREAM,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_INPUT_STREAM,
+                                                      cimg_proxy_blob_stream_pollable_iface_init)
+                                 G_IMPLEMENT_INTERFACE (G_TYPE_FILE_DESCRIPTOR_BASED,
+                                                        cimg_proxy_blob_stream_fd_based_iface_init))
 
 enum
 {
@@ -57,90 +93,157 @@ enum
 
 static GParamSpec *properties[N_PROPS];
 
-/* Hands the pipe back to the proxy: after a complete read to learn whether the blob was
- * valid, otherwise to abandon it. Either way the fd is closed and the pipe forgotten. */
-static gboolean
-finish (CImgProxyBlobStream *self, gboolean abort, GCancellable *cancellable, GError **error)
+static BlobState
+get_state (CImgProxyBlobStream *self)
 {
-  g_autoptr (GError) local_error = NULL;
-  CImgCoreProxy *core = _cimg_proxy_client_get_core (self->client, &local_error);
-  int fd = self->fd;
+  BlobState state;
 
-  self->fd = -1;
-  self->finished = TRUE;
+  g_mutex_lock (&self->lock);
+  state = self->state;
+  g_mutex_unlock (&self->lock);
+  return state;
+}
+
+static void
+set_done (CImgProxyBlobStream *self, GError *verdict)
+{
+  g_mutex_lock (&self->lock);
+  self->state = BLOB_DONE;
+  self->verdict_error = verdict;
+  g_cond_broadcast (&self->done_cond);
+  if (self->done_event >= 0)
+    {
+      guint64 one = 1;
+      if (write (self->done_event, &one, sizeof one) < 0)
+        g_debug ("Could not signal the end of blob %s: %s", self->digest, g_strerror (errno));
+    }
+  g_mutex_unlock (&self->lock);
+}
+
+/* Hands the completely read pipe back to the proxy and waits for its verdict on the blob. */
+static GError *
+ask_verdict (CImgProxyBlobStream *self, int fd, GCancellable *cancellable)
+{
+  GError *error = NULL;
+  CImgCoreProxy *core = _cimg_proxy_client_get_core (self->client, &error);
+
+  if (core == NULL || !cimg_core_proxy_finish_blob (core, self->pipe_id, fd, cancellable, &error))
+    {
+      if (core == NULL)
+        close (fd);
+      g_prefix_error (&error, "Could not read blob %s of %s: ", self->digest, self->reference);
+    }
+  return error;
+}
+
+static void
+finish_now (CImgProxyBlobStream *self, GCancellable *cancellable)
+{
+  int fd = g_steal_fd (&self->fd);
+
+  set_done (self, ask_verdict (self, fd, cancellable));
+}
+
+static void
+finish_in_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  CImgProxyBlobStream *self = source;
+
+  set_done (self, ask_verdict (self, GPOINTER_TO_INT (task_data), NULL));
+  g_task_return_boolean (task, TRUE);
+}
+
+/* The non-blocking way to the verdict: a FinishPipe is a request that can take a moment, so
+ * it goes to a worker; the done_event wakes the pollable source when it is back. */
+static void
+start_finish (CImgProxyBlobStream *self)
+{
+  g_autoptr (GTask) task = g_task_new (self, NULL, NULL, NULL);
+
+  g_mutex_lock (&self->lock);
+  self->state = BLOB_FINISHING;
+  if (self->done_event < 0)
+    self->done_event = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  g_mutex_unlock (&self->lock);
+
+  g_task_set_source_tag (task, start_finish);
+  g_task_set_task_data (task, GINT_TO_POINTER (g_steal_fd (&self->fd)), NULL);
+  g_task_run_in_thread (task, finish_in_thread);
+}
+
+static void
+wait_done (CImgProxyBlobStream *self)
+{
+  g_mutex_lock (&self->lock);
+  while (self->state == BLOB_FINISHING)
+    g_cond_wait (&self->done_cond, &self->lock);
+  g_mutex_unlock (&self->lock);
+}
+
+/* Gives up the transfer without waiting for anything: the pipe is closed at once, and its
+ * FinishPipe goes out ahead of the client's next request. */
+static void
+abandon (CImgProxyBlobStream *self)
+{
+  CImgCoreProxy *core = _cimg_proxy_client_get_core (self->client, NULL);
+
+  if (get_state (self) != BLOB_READING)
+    return;
+  if (core != NULL)
+    cimg_core_proxy_abandon_blob (core, self->pipe_id, g_steal_fd (&self->fd));
+  else
+    g_close (g_steal_fd (&self->fd), NULL);
+
+  g_mutex_lock (&self->lock);
+  self->state = BLOB_ABANDONED;
+  g_mutex_unlock (&self->lock);
+}
+
+/* No byte for the idle timeout: skopeo has no timeouts of its own and would keep the pipe,
+ * and with it every later request, waiting, so the proxy is stopped. */
+static void
+stall (CImgProxyBlobStream *self, GError **error)
+{
+  g_autofree char *reason =
+    g_strdup_printf ("No data arrived on blob %s of %s for %u seconds; the proxy was stopped, "
+                     "since skopeo cannot recover from a stalled transfer",
+                     self->digest, self->reference, self->idle_timeout);
+  CImgCoreProxy *core = _cimg_proxy_client_get_core (self->client, NULL);
 
   if (core != NULL)
-    cimg_core_proxy_finish_blob (core, self->pipe_id, fd, abort, cancellable, &local_error);
-  else
-    close (fd);
-
-  if (local_error != NULL)
-    {
-      g_propagate_prefixed_error (error, g_steal_pointer (&local_error),
-                                  "Could not read blob %s of %s: ", self->digest, self->reference);
-      return FALSE;
-    }
-  return TRUE;
+    cimg_core_proxy_terminate (core, reason);
+  abandon (self);
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, reason);
 }
 
-/* Waits for the pipe or the cancellable, as GUnixInputStream does, so that a read blocked on
- * a slow registry can still be cancelled. */
-static gboolean
-wait_readable (CImgProxyBlobStream *self, GCancellable *cancellable, GError **error)
-{
-  GPollFD fds[2] = { { self->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, 0 } };
-  int ret;
-
-  /* Without a cancellable, the read itself can block. */
-  if (!g_cancellable_make_pollfd (cancellable, &fds[1]))
-    return TRUE;
-
-  do
-    ret = g_poll (fds, G_N_ELEMENTS (fds), -1);
-  while (ret < 0 && errno == EINTR);
-  g_cancellable_release_fd (cancellable);
-
-  if (ret < 0)
-    {
-      int errsv = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                   "Could not wait for blob %s: %s", self->digest, g_strerror (errsv));
-      return FALSE;
-    }
-  return !g_cancellable_set_error_if_cancelled (cancellable, error);
-}
-
+/* What a read returns once the pipe is no longer read: end-of-stream, or the error that
+ * stands in for it. */
 static gssize
-cimg_proxy_blob_stream_read (GInputStream *stream,
-                             void *buffer,
-                             gsize count,
-                             GCancellable *cancellable,
-                             GError **error)
+read_past_end (CImgProxyBlobStream *self, GError **error)
 {
-  CImgProxyBlobStream *self = CIMG_PROXY_BLOB_STREAM (stream);
-  ssize_t n;
-
+  if (get_state (self) == BLOB_ABANDONED)
+    {
+      g_set_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_CLOSED,
+                   "Blob %s of %s was abandoned after a cancelled, stalled or closed read",
+                   self->digest, self->reference);
+      return -1;
+    }
   if (self->verdict_error != NULL)
     {
       g_propagate_error (error, g_steal_pointer (&self->verdict_error));
       return -1;
     }
-  if (self->finished)
-    return 0;
-  if (self->remaining == 0)
-    {
-      /* An empty blob: there is nothing to wait for but the verdict. */
-      if (!finish (self, FALSE, cancellable, error))
-        return -1;
-      return 0;
-    }
+  return 0;
+}
 
-  count = MIN (count, self->remaining);
-  if (count > G_MAXSSIZE)
-    count = G_MAXSSIZE;
+/* One read(2) of what the pipe holds. Fails with G_IO_ERROR_WOULD_BLOCK when it holds
+ * nothing yet. */
+static gssize
+read_pipe (CImgProxyBlobStream *self, void *buffer, gsize count, GError **error)
+{
+  ssize_t n;
 
-  if (!wait_readable (self, cancellable, error))
-    return -1;
+  count = MIN (MIN (count, self->remaining), G_MAXSSIZE);
   do
     n = read (self->fd, buffer, count);
   while (n < 0 && errno == EINTR);
@@ -158,21 +261,303 @@ cimg_proxy_blob_stream_read (GInputStream *stream,
     {
       /* The pipe ended early, which skopeo never does while it lives: its FinishPipe (or its
        * exit status) says why. */
-      if (!finish (self, FALSE, cancellable, error))
+      finish_now (self, NULL);
+      if (self->verdict_error == NULL)
+        g_set_error (&self->verdict_error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_PROTOCOL,
+                     "Blob %s of %s ended after %" G_GUINT64_FORMAT " of %" G_GINT64_FORMAT
+                     " bytes",
+                     self->digest, self->reference, self->offset, self->size);
+      return read_past_end (self, error);
+    }
+
+  self->offset += (guint64) n;
+  self->remaining -= (guint64) n;
+  return n;
+}
+
+/* Waits for the pipe, the cancellable or the idle timeout, as GUnixInputStream does, so
+ * that a read blocked on a slow registry can be cancelled and a stalled one ends. */
+static gboolean
+wait_readable (CImgProxyBlobStream *self, GCancellable *cancellable, GError **error)
+{
+  GPollFD fds[2] = { { self->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, 0 } };
+  int n_fds = g_cancellable_make_pollfd (cancellable, &fds[1]) ? 2 : 1;
+  int timeout =
+    self->idle_timeout > 0 ? (int) MIN (self->idle_timeout, G_MAXINT / 1000) * 1000 : -1;
+  int ret;
+
+  do
+    ret = g_poll (fds, n_fds, timeout);
+  while (ret < 0 && errno == EINTR);
+  if (n_fds == 2)
+    g_cancellable_release_fd (cancellable);
+
+  if (ret < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "Could not wait for blob %s: %s", self->digest, g_strerror (errsv));
+      return FALSE;
+    }
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    {
+      abandon (self);
+      return FALSE;
+    }
+  if (ret == 0)
+    {
+      stall (self, error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gssize
+cimg_proxy_blob_stream_read (GInputStream *stream,
+                             void *buffer,
+                             gsize count,
+                             GCancellable *cancellable,
+                             GError **error)
+{
+  CImgProxyBlobStream *self = CIMG_PROXY_BLOB_STREAM (stream);
+
+  wait_done (self);
+  if (get_state (self) != BLOB_READING)
+    return read_past_end (self, error);
+  if (self->remaining == 0)
+    {
+      /* An empty blob, or one read through its fd: nothing to wait for but the verdict. */
+      finish_now (self, cancellable);
+      return read_past_end (self, error);
+    }
+
+  for (;;)
+    {
+      g_autoptr (GError) local_error = NULL;
+      gssize n = read_pipe (self, buffer, count, &local_error);
+
+      if (n >= 0)
+        {
+          /* Ask for the verdict right away, so skopeo can release the pipe; a failure is
+           * kept for the read that would return end-of-stream. */
+          if (n > 0 && self->remaining == 0)
+            finish_now (self, cancellable);
+          return n;
+        }
+      if (!g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return -1;
+        }
+      if (!wait_readable (self, cancellable, error))
         return -1;
-      g_set_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_PROTOCOL,
-                   "Blob %s of %s ended after %" G_GUINT64_FORMAT " of %" G_GINT64_FORMAT " bytes",
-                   self->digest, self->reference, self->offset, self->size);
+    }
+}
+
+static gssize
+cimg_proxy_blob_stream_read_nonblocking (GPollableInputStream *stream,
+                                         void *buffer,
+                                         gsize count,
+                                         GError **error)
+{
+  CImgProxyBlobStream *self = CIMG_PROXY_BLOB_STREAM (stream);
+  gssize n;
+
+  switch (get_state (self))
+    {
+    case BLOB_FINISHING:
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "Waiting for the verdict");
+      return -1;
+    case BLOB_DONE:
+    case BLOB_ABANDONED:
+      return read_past_end (self, error);
+    case BLOB_READING:
+      break;
+    }
+
+  if (self->remaining == 0)
+    {
+      start_finish (self);
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "Waiting for the verdict");
       return -1;
     }
 
-  self->offset += (guint64)n;
-  self->remaining -= (guint64)n;
-  /* Ask for the verdict right away, so skopeo can release the pipe; a failure is kept for
-   * the read that would return end-of-stream. */
-  if (self->remaining == 0)
-    finish (self, FALSE, cancellable, &self->verdict_error);
+  n = read_pipe (self, buffer, count, error);
+  if (n > 0 && self->remaining == 0)
+    start_finish (self);
   return n;
+}
+
+static gboolean
+cimg_proxy_blob_stream_is_readable (GPollableInputStream *stream)
+{
+  CImgProxyBlobStream *self = CIMG_PROXY_BLOB_STREAM (stream);
+  struct pollfd pfd = { self->fd, POLLIN, 0 };
+
+  switch (get_state (self))
+    {
+    case BLOB_FINISHING:
+      return FALSE;
+    case BLOB_DONE:
+    case BLOB_ABANDONED:
+      return TRUE;
+    case BLOB_READING:
+      break;
+    }
+  return self->remaining == 0 || poll (&pfd, 1, 0) != 0;
+}
+
+static GSource *
+cimg_proxy_blob_stream_create_source (GPollableInputStream *stream, GCancellable *cancellable)
+{
+  CImgProxyBlobStream *self = CIMG_PROXY_BLOB_STREAM (stream);
+  g_autoptr (GSource) child = NULL;
+
+  switch (get_state (self))
+    {
+    case BLOB_FINISHING:
+      child = g_unix_fd_source_new (self->done_event, G_IO_IN);
+      break;
+    case BLOB_READING:
+      if (self->remaining > 0)
+        {
+          child = g_unix_fd_source_new (self->fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
+          break;
+        }
+      G_GNUC_FALLTHROUGH;
+    case BLOB_DONE:
+    case BLOB_ABANDONED:
+      child = g_idle_source_new ();
+      break;
+    }
+  return g_pollable_source_new_full (stream, child, cancellable);
+}
+
+/* The asynchronous read, done here rather than by GInputStream's default so that a cancelled
+ * or stalled read abandons the transfer, as a synchronous one does. */
+typedef struct
+{
+  void *buffer;
+  gsize count;
+  GSource *ready;
+  GSource *timeout;
+} AsyncRead;
+
+static void
+async_read_clear_sources (AsyncRead *data)
+{
+  if (data->ready != NULL)
+    g_source_destroy (data->ready);
+  if (data->timeout != NULL)
+    g_source_destroy (data->timeout);
+  g_clear_pointer (&data->ready, g_source_unref);
+  g_clear_pointer (&data->timeout, g_source_unref);
+}
+
+static void
+async_read_free (gpointer data)
+{
+  async_read_clear_sources (data);
+  g_free (data);
+}
+
+static void try_read_async (GTask *task);
+
+static gboolean
+on_async_read_ready (GObject *stream, gpointer user_data)
+{
+  GTask *task = user_data;
+
+  async_read_clear_sources (g_task_get_task_data (task));
+  try_read_async (task);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_async_read_stalled (gpointer user_data)
+{
+  GTask *task = user_data;
+  GError *error = NULL;
+
+  async_read_clear_sources (g_task_get_task_data (task));
+  stall (g_task_get_source_object (task), &error);
+  g_task_return_error (task, error);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+try_read_async (GTask *task)
+{
+  CImgProxyBlobStream *self = g_task_get_source_object (task);
+  AsyncRead *data = g_task_get_task_data (task);
+  GCancellable *cancellable = g_task_get_cancellable (task);
+  GError *error = NULL;
+  gssize n;
+
+  if (g_cancellable_is_cancelled (cancellable))
+    {
+      abandon (self);
+      g_task_return_error_if_cancelled (task);
+      return;
+    }
+
+  n = cimg_proxy_blob_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (self), data->buffer,
+                                               data->count, &error);
+  if (n >= 0)
+    {
+      g_task_return_int (task, n);
+      return;
+    }
+  if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_clear_error (&error);
+
+  data->ready = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (self), cancellable);
+  g_source_set_priority (data->ready, g_task_get_priority (task));
+  g_source_set_callback (data->ready, G_SOURCE_FUNC (on_async_read_ready), g_object_ref (task),
+                         g_object_unref);
+  g_source_attach (data->ready, g_task_get_context (task));
+
+  /* Only the pipe can stall: the FinishPipe has the proxy's own idle timeout. */
+  if (self->idle_timeout > 0 && get_state (self) == BLOB_READING)
+    {
+      data->timeout = g_timeout_source_new_seconds (self->idle_timeout);
+      g_source_set_callback (data->timeout, on_async_read_stalled, g_object_ref (task),
+                             g_object_unref);
+      g_source_attach (data->timeout, g_task_get_context (task));
+    }
+}
+
+static void
+cimg_proxy_blob_stream_read_async (GInputStream *stream,
+                                   void *buffer,
+                                   gsize count,
+                                   int io_priority,
+                                   GCancellable *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (stream, cancellable, callback, user_data);
+  AsyncRead *data = g_new0 (AsyncRead, 1);
+
+  data->buffer = buffer;
+  data->count = count;
+  g_task_set_source_tag (task, cimg_proxy_blob_stream_read_async);
+  g_task_set_priority (task, io_priority);
+  g_task_set_task_data (task, data, async_read_free);
+  try_read_async (task);
+}
+
+static gssize
+cimg_proxy_blob_stream_read_finish (GInputStream *stream, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, stream), -1);
+  g_return_val_if_fail (g_async_result_is_tagged (result, cimg_proxy_blob_stream_read_async), -1);
+
+  return g_task_propagate_int (G_TASK (result), error);
 }
 
 static gboolean
@@ -180,14 +565,15 @@ cimg_proxy_blob_stream_close (GInputStream *stream, GCancellable *cancellable, G
 {
   CImgProxyBlobStream *self = CIMG_PROXY_BLOB_STREAM (stream);
 
-  if (!self->finished)
+  wait_done (self);
+  if (get_state (self) == BLOB_READING)
     {
-      /* The caller chose to stop: whatever skopeo says about the rest is of no interest, and
-       * a client that went away in the meantime does not matter either. */
-      g_autoptr (GError) ignored = NULL;
-      if (!finish (self, TRUE, cancellable, &ignored))
-        g_debug ("%s", ignored->message);
-      return TRUE;
+      /* All bytes read but the end not asked for (read_all of exactly the size, or the fd
+       * read directly): the verdict is still owed. Otherwise the reader stopped early. */
+      if (self->remaining == 0)
+        finish_now (self, cancellable);
+      else
+        abandon (self);
     }
 
   if (self->verdict_error != NULL)
@@ -198,13 +584,23 @@ cimg_proxy_blob_stream_close (GInputStream *stream, GCancellable *cancellable, G
   return TRUE;
 }
 
+static int
+cimg_proxy_blob_stream_get_fd (GFileDescriptorBased *stream)
+{
+  return CIMG_PROXY_BLOB_STREAM (stream)->fd;
+}
+
 static void
 cimg_proxy_blob_stream_finalize (GObject *object)
 {
   CImgProxyBlobStream *self = CIMG_PROXY_BLOB_STREAM (object);
 
-  /* GInputStream's dispose closed the stream, so the pipe is finished. */
+  /* GInputStream's dispose closed the stream, so the pipe is finished or abandoned. */
+  if (self->done_event >= 0)
+    g_close (self->done_event, NULL);
   g_clear_error (&self->verdict_error);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->done_cond);
   g_clear_object (&self->client);
   g_free (self->reference);
   g_free (self->digest);
@@ -242,6 +638,8 @@ cimg_proxy_blob_stream_class_init (CImgProxyBlobStreamClass *klass)
   object_class->finalize = cimg_proxy_blob_stream_finalize;
   object_class->get_property = cimg_proxy_blob_stream_get_property;
   stream_class->read_fn = cimg_proxy_blob_stream_read;
+  stream_class->read_async = cimg_proxy_blob_stream_read_async;
+  stream_class->read_finish = cimg_proxy_blob_stream_read_finish;
   stream_class->close_fn = cimg_proxy_blob_stream_close;
 
   /**
@@ -268,9 +666,27 @@ cimg_proxy_blob_stream_class_init (CImgProxyBlobStreamClass *klass)
 }
 
 static void
+cimg_proxy_blob_stream_pollable_iface_init (GPollableInputStreamInterface *iface)
+{
+  iface->is_readable = cimg_proxy_blob_stream_is_readable;
+  iface->create_source = cimg_proxy_blob_stream_create_source;
+  iface->read_nonblocking = cimg_proxy_blob_stream_read_nonblocking;
+}
+
+static void
+cimg_proxy_blob_stream_fd_based_iface_init (GFileDescriptorBasedIface *iface)
+{
+  iface->get_fd = cimg_proxy_blob_stream_get_fd;
+}
+
+static void
 cimg_proxy_blob_stream_init (CImgProxyBlobStream *self)
 {
   self->fd = -1;
+  self->done_event = -1;
+  self->state = BLOB_READING;
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->done_cond);
 }
 
 CImgProxyBlobStream *
@@ -288,12 +704,16 @@ _cimg_proxy_blob_stream_new (CImgProxyClient *client,
   self->reference = g_strdup (reference);
   self->digest = g_strdup (digest);
   self->size = size;
+  self->idle_timeout = _cimg_proxy_client_get_idle_timeout (client);
   self->fd = fd;
   self->pipe_id = pipe_id;
+  /* skopeo hands out blocking pipes; the pollable reads need them not to block. */
+  if (!g_unix_set_fd_nonblocking (fd, TRUE, NULL))
+    g_debug ("Could not make the pipe of blob %s non-blocking: %s", digest, g_strerror (errno));
   /* skopeo keeps the pipe open until FinishPipe, so a source shorter than @size would leave
    * the last read waiting forever. When the source told its size, stop there instead: the
    * verdict then reports the mismatch. A longer source shows up as surplus bytes. */
-  self->remaining = (guint64)(source_size >= 0 ? MIN (size, source_size) : size);
+  self->remaining = (guint64) (source_size >= 0 ? MIN (size, source_size) : size);
   return self;
 }
 
@@ -332,4 +752,29 @@ cimg_proxy_blob_stream_get_size (CImgProxyBlobStream *self)
   g_return_val_if_fail (CIMG_PROXY_IS_BLOB_STREAM (self), -1);
 
   return self->size;
+}
+
+/**
+ * cimg_proxy_blob_stream_consumed:
+ * @self: a blob stream
+ * @count: the number of bytes read from the stream's file descriptor directly
+ *
+ * Tells the stream that @count bytes were taken from its pipe without going through it, with
+ * splice(2) on the descriptor from g_file_descriptor_based_get_fd() for example.
+ *
+ * Once the whole blob went through the descriptor, the next read (which returns
+ * end-of-stream) or g_input_stream_close() delivers skopeo's verdict as usual. Without this
+ * call the stream believes the blob unread, and closing it abandons the transfer.
+ *
+ * Since: 1.0
+ */
+void
+cimg_proxy_blob_stream_consumed (CImgProxyBlobStream *self, gsize count)
+{
+  g_return_if_fail (CIMG_PROXY_IS_BLOB_STREAM (self));
+  g_return_if_fail (get_state (self) == BLOB_READING);
+  g_return_if_fail (count <= self->remaining);
+
+  self->offset += count;
+  self->remaining -= count;
 }

@@ -55,6 +55,7 @@ struct _CImgProxyClient
   gboolean insecure_policy;
   char *registries_conf;
   gboolean debug;
+  guint idle_timeout;
 
   /* Set once by initable_init, under init_mutex */
   GMutex init_mutex;
@@ -63,14 +64,19 @@ struct _CImgProxyClient
   CImgCoreProxy *core;
 };
 
-static void
-cimg_proxy_client_initable_iface_init (GInitableIface *iface);
+static void cimg_proxy_client_initable_iface_init (GInitableIface *iface);
 
+/* GAsyncInitable's default implementation runs GInitable's init in a worker thread, which is
+ * all an asynchronous start needs: skopeo is forked from a thread of its own either way. */
 G_DEFINE_FINAL_TYPE_WITH_CODE (CImgProxyClient,
                                cimg_proxy_client,
                                G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (G_TYPE_INITABLE,
-                                                      cimg_proxy_client_initable_iface_init))
+                                                      cimg_proxy_client_initable_iface_init)
+                                 G_IMPLEMENT_INTERFACE (G_TYPE_ASYNC_INITABLE, NULL))
+
+/* Long enough for a slow registry, short enough that a stalled one does not go unnoticed. */
+#define DEFAULT_IDLE_TIMEOUT 120
 
 enum
 {
@@ -84,6 +90,7 @@ enum
   PROP_INSECURE_POLICY,
   PROP_REGISTRIES_CONF,
   PROP_DEBUG,
+  PROP_IDLE_TIMEOUT,
   PROP_PROTOCOL_VERSION,
   N_PROPS
 };
@@ -142,6 +149,9 @@ cimg_proxy_client_get_property (GObject *object, guint prop_id, GValue *value, G
     case PROP_DEBUG:
       g_value_set_boolean (value, self->debug);
       break;
+    case PROP_IDLE_TIMEOUT:
+      g_value_set_uint (value, self->idle_timeout);
+      break;
     case PROP_PROTOCOL_VERSION:
       g_value_set_string (value, cimg_proxy_client_get_protocol_version (self));
       break;
@@ -186,6 +196,9 @@ cimg_proxy_client_set_property (GObject *object,
       break;
     case PROP_DEBUG:
       self->debug = g_value_get_boolean (value);
+      break;
+    case PROP_IDLE_TIMEOUT:
+      self->idle_timeout = g_value_get_uint (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -304,6 +317,20 @@ cimg_proxy_client_class_init (CImgProxyClientClass *klass)
   properties[PROP_DEBUG] = g_param_spec_boolean ("debug", NULL, NULL, FALSE, construct_only);
 
   /**
+   * CImgProxyClient:idle-timeout:
+   *
+   * Seconds without progress after which the proxy is taken for wedged: a request without a
+   * reply, or a blob on which no byte arrives. The call then fails with
+   * %G_IO_ERROR_TIMED_OUT. skopeo has no timeouts of its own and cannot be recovered once
+   * stuck, so the client also stops it, and every later call fails at once with
+   * %CIMG_PROXY_ERROR_CLOSED saying why. 0 waits forever.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_IDLE_TIMEOUT] = g_param_spec_uint ("idle-timeout", NULL, NULL, 0, G_MAXUINT,
+                                                     DEFAULT_IDLE_TIMEOUT, construct_only);
+
+  /**
    * CImgProxyClient:protocol-version:
    *
    * The version of the image proxy protocol the running skopeo speaks, such as `0.2.3`;
@@ -321,6 +348,7 @@ static void
 cimg_proxy_client_init (CImgProxyClient *self)
 {
   self->tls_verify = CIMG_PROXY_TLS_VERIFY_DEFAULT;
+  self->idle_timeout = DEFAULT_IDLE_TIMEOUT;
   g_mutex_init (&self->init_mutex);
 }
 
@@ -355,7 +383,7 @@ create_auth_memfd (GBytes *data, GError **error)
           return -1;
         }
       bytes += n;
-      size -= (gsize)n;
+      size -= (gsize) n;
     }
 
   if (fcntl (fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0)
@@ -400,7 +428,7 @@ build_argv (CImgProxyClient *self)
   g_autoptr (GStrvBuilder) argv = g_strv_builder_new ();
 
   if (self->skopeo_argv != NULL)
-    g_strv_builder_addv (argv, (const char **)self->skopeo_argv);
+    g_strv_builder_addv (argv, (const char **) self->skopeo_argv);
   else
     g_strv_builder_add (argv, "skopeo");
 
@@ -457,8 +485,8 @@ cimg_proxy_client_initable_init (GInitable *initable, GCancellable *cancellable,
     {
       argv = build_argv (self);
       /* The core takes auth_fd whether it succeeds or not. */
-      self->core = cimg_core_proxy_start ((const char *const *)argv, auth_fd, self->debug,
-                                          cancellable, &local_error);
+      self->core = cimg_core_proxy_start ((const char *const *) argv, auth_fd, self->debug,
+                                          self->idle_timeout, cancellable, &local_error);
     }
 
   /* A cancelled initialization can be retried; anything else is final, as GInitable
@@ -510,6 +538,49 @@ cimg_proxy_client_new (GCancellable *cancellable, GError **error)
 }
 
 /**
+ * cimg_proxy_client_new_async:
+ * @cancellable: (nullable): a cancellable
+ * @callback: (scope async): called when the client is ready
+ * @user_data: data for @callback
+ *
+ * Starts skopeo with default options without blocking, like [ctor@CImgProxy.Client.new].
+ * Use g_async_initable_new_async() to set options.
+ *
+ * Since: 1.0
+ */
+void
+cimg_proxy_client_new_async (GCancellable *cancellable,
+                             GAsyncReadyCallback callback,
+                             gpointer user_data)
+{
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  g_async_initable_new_async (CIMG_PROXY_TYPE_CLIENT, G_PRIORITY_DEFAULT, cancellable, callback,
+                              user_data, NULL);
+}
+
+/**
+ * cimg_proxy_client_new_finish:
+ * @result: the result passed to the callback
+ * @error: return location for an error
+ *
+ * Finishes [func@CImgProxy.Client.new_async].
+ *
+ * Returns: (transfer full): a new client, or `NULL` with @error set
+ *
+ * Since: 1.0
+ */
+CImgProxyClient *
+cimg_proxy_client_new_finish (GAsyncResult *result, GError **error)
+{
+  g_autoptr (GObject) source = g_async_result_get_source_object (result);
+
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return CIMG_PROXY_CLIENT (g_async_initable_new_finish (G_ASYNC_INITABLE (source), result, error));
+}
+
+/**
  * cimg_proxy_client_get_protocol_version:
  * @self: a client
  *
@@ -545,6 +616,12 @@ int
 _cimg_proxy_client_get_pid (CImgProxyClient *self)
 {
   return self->core != NULL ? cimg_core_proxy_get_pid (self->core) : -1;
+}
+
+guint
+_cimg_proxy_client_get_idle_timeout (CImgProxyClient *self)
+{
+  return self->idle_timeout;
 }
 
 static CImgProxyImage *
@@ -637,6 +714,118 @@ cimg_proxy_client_open_image_optional (CImgProxyClient *self,
   return open_image (self, reference, TRUE, cancellable, error);
 }
 
+static gpointer
+open_image_in_thread (gpointer source, gpointer data, GCancellable *cancellable, GError **error)
+{
+  return open_image (source, data, FALSE, cancellable, error);
+}
+
+static gpointer
+open_image_optional_in_thread (gpointer source,
+                               gpointer data,
+                               GCancellable *cancellable,
+                               GError **error)
+{
+  return open_image (source, data, TRUE, cancellable, error);
+}
+
+/**
+ * cimg_proxy_client_open_image_async:
+ * @self: a client
+ * @reference: an image reference in skopeo's `TRANSPORT:NAME` form
+ * @cancellable: (nullable): a cancellable
+ * @callback: (scope async): called when the image is open
+ * @user_data: data for @callback
+ *
+ * Opens an image without blocking; see [method@CImgProxy.Client.open_image].
+ *
+ * Since: 1.0
+ */
+void
+cimg_proxy_client_open_image_async (CImgProxyClient *self,
+                                    const char *reference,
+                                    GCancellable *cancellable,
+                                    GAsyncReadyCallback callback,
+                                    gpointer user_data)
+{
+  g_return_if_fail (CIMG_PROXY_IS_CLIENT (self));
+  g_return_if_fail (reference != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  _cimg_proxy_run_in_thread (self, cimg_proxy_client_open_image_async, open_image_in_thread,
+                             g_strdup (reference), g_free, g_object_unref, cancellable, callback,
+                             user_data);
+}
+
+/**
+ * cimg_proxy_client_open_image_finish:
+ * @self: a client
+ * @result: the result passed to the callback
+ * @error: return location for an error
+ *
+ * Finishes [method@CImgProxy.Client.open_image_async].
+ *
+ * Returns: (transfer full): the opened image, or `NULL` with @error set
+ *
+ * Since: 1.0
+ */
+CImgProxyImage *
+cimg_proxy_client_open_image_finish (CImgProxyClient *self, GAsyncResult *result, GError **error)
+{
+  return _cimg_proxy_thread_finish (self, result, cimg_proxy_client_open_image_async, error);
+}
+
+/**
+ * cimg_proxy_client_open_image_optional_async:
+ * @self: a client
+ * @reference: an image reference in skopeo's `TRANSPORT:NAME` form
+ * @cancellable: (nullable): a cancellable
+ * @callback: (scope async): called when the image is open or known to be missing
+ * @user_data: data for @callback
+ *
+ * Opens an image if it exists, without blocking; see
+ * [method@CImgProxy.Client.open_image_optional].
+ *
+ * Since: 1.0
+ */
+void
+cimg_proxy_client_open_image_optional_async (CImgProxyClient *self,
+                                             const char *reference,
+                                             GCancellable *cancellable,
+                                             GAsyncReadyCallback callback,
+                                             gpointer user_data)
+{
+  g_return_if_fail (CIMG_PROXY_IS_CLIENT (self));
+  g_return_if_fail (reference != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  _cimg_proxy_run_in_thread (self, cimg_proxy_client_open_image_optional_async,
+                             open_image_optional_in_thread, g_strdup (reference), g_free,
+                             g_object_unref, cancellable, callback, user_data);
+}
+
+/**
+ * cimg_proxy_client_open_image_optional_finish:
+ * @self: a client
+ * @result: the result passed to the callback
+ * @error: return location for an error
+ *
+ * Finishes [method@CImgProxy.Client.open_image_optional_async].
+ *
+ * Returns: (transfer full) (nullable): the opened image, or `NULL` if it does not exist or
+ *   on error
+ *
+ * Since: 1.0
+ */
+CImgProxyImage *
+cimg_proxy_client_open_image_optional_finish (CImgProxyClient *self,
+                                              GAsyncResult *result,
+                                              GError **error)
+{
+  return _cimg_proxy_thread_finish (self, result, cimg_proxy_client_open_image_optional_async,
+                                    error);
+}
+
 /**
  * cimg_proxy_client_close:
  * @self: a client
@@ -671,4 +860,54 @@ cimg_proxy_client_close (CImgProxyClient *self, GCancellable *cancellable, GErro
     return FALSE;
 
   return cimg_core_proxy_shutdown (core, error);
+}
+
+static gpointer
+close_in_thread (gpointer source, gpointer data, GCancellable *cancellable, GError **error)
+{
+  return GINT_TO_POINTER (cimg_proxy_client_close (source, cancellable, error));
+}
+
+/**
+ * cimg_proxy_client_close_async:
+ * @self: a client
+ * @cancellable: (nullable): a cancellable
+ * @callback: (scope async): called when skopeo has exited
+ * @user_data: data for @callback
+ *
+ * Asks skopeo to exit and waits for it without blocking; see
+ * [method@CImgProxy.Client.close].
+ *
+ * Since: 1.0
+ */
+void
+cimg_proxy_client_close_async (CImgProxyClient *self,
+                               GCancellable *cancellable,
+                               GAsyncReadyCallback callback,
+                               gpointer user_data)
+{
+  g_return_if_fail (CIMG_PROXY_IS_CLIENT (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  _cimg_proxy_run_in_thread (self, cimg_proxy_client_close_async, close_in_thread, NULL, NULL, NULL,
+                             cancellable, callback, user_data);
+}
+
+/**
+ * cimg_proxy_client_close_finish:
+ * @self: a client
+ * @result: the result passed to the callback
+ * @error: return location for an error
+ *
+ * Finishes [method@CImgProxy.Client.close_async].
+ *
+ * Returns: `TRUE` if skopeo exited cleanly
+ *
+ * Since: 1.0
+ */
+gboolean
+cimg_proxy_client_close_finish (CImgProxyClient *self, GAsyncResult *result, GError **error)
+{
+  return GPOINTER_TO_INT (
+    _cimg_proxy_thread_finish (self, result, cimg_proxy_client_close_async, error));
 }

@@ -346,8 +346,8 @@ cimg_proxy_image_open_blob (CImgProxyImage *self,
   if (core == NULL)
     return NULL;
 
-  if (!cimg_core_proxy_get_blob (core, self->id, digest, (guint64)size, &fd, &pipe_id, &source_size,
-                                 cancellable, error))
+  if (!cimg_core_proxy_get_blob (core, self->id, digest, (guint64) size, &fd, &pipe_id,
+                                 &source_size, cancellable, error))
     {
       g_prefix_error (error, "Could not open blob %s of %s: ", digest, self->reference);
       return NULL;

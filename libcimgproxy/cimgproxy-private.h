@@ -10,21 +10,39 @@
 
 G_BEGIN_DECLS
 
-CImgCoreProxy *
-_cimg_proxy_client_get_core (CImgProxyClient *self, GError **error);
-int
-_cimg_proxy_client_get_pid (CImgProxyClient *self);
+CImgCoreProxy *_cimg_proxy_client_get_core (CImgProxyClient *self, GError **error);
+int _cimg_proxy_client_get_pid (CImgProxyClient *self);
+guint _cimg_proxy_client_get_idle_timeout (CImgProxyClient *self);
 
-CImgProxyImage *
-_cimg_proxy_image_new (CImgProxyClient *client, const char *reference, guint64 id);
+CImgProxyImage *_cimg_proxy_image_new (CImgProxyClient *client, const char *reference, guint64 id);
 
-CImgProxyBlobStream *
-_cimg_proxy_blob_stream_new (CImgProxyClient *client,
-                             const char *reference,
-                             const char *digest,
-                             gint64 size,
-                             gint64 source_size,
-                             int fd,
-                             guint32 pipe_id);
+CImgProxyBlobStream *_cimg_proxy_blob_stream_new (CImgProxyClient *client,
+                                                  const char *reference,
+                                                  const char *digest,
+                                                  gint64 size,
+                                                  gint64 source_size,
+                                                  int fd,
+                                                  guint32 pipe_id);
+
+/* The synchronous body of an asynchronous call: returns its result, or NULL with @error set
+ * (NULL without an error is a valid result too). */
+typedef gpointer (*CImgProxyThreadFunc) (gpointer source,
+                                         gpointer data,
+                                         GCancellable *cancellable,
+                                         GError **error);
+
+void _cimg_proxy_run_in_thread (gpointer source,
+                                gpointer source_tag,
+                                CImgProxyThreadFunc func,
+                                gpointer data,
+                                GDestroyNotify data_free,
+                                GDestroyNotify result_free,
+                                GCancellable *cancellable,
+                                GAsyncReadyCallback callback,
+                                gpointer user_data);
+gpointer _cimg_proxy_thread_finish (gpointer source,
+                                    GAsyncResult *result,
+                                    gpointer source_tag,
+                                    GError **error);
 
 G_END_DECLS

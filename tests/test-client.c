@@ -154,7 +154,7 @@ test_docker_schema2_converted (void **state)
   int status = -1;
   JsonObject *root;
 
-  g_spawn_sync (NULL, (char **)copy_argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+  g_spawn_sync (NULL, (char **) copy_argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
                 &status, &error);
   test_assert_no_error (error);
   assert_true (g_spawn_check_wait_status (status, &error));
@@ -315,7 +315,7 @@ test_interleaved_streams (void **state)
   guint n = json_array_get_length (layers);
   g_autoptr (GPtrArray) blobs = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr (GPtrArray) checksums =
-    g_ptr_array_new_with_free_func ((GDestroyNotify)g_checksum_free);
+    g_ptr_array_new_with_free_func ((GDestroyNotify) g_checksum_free);
   g_autofree gboolean *done = g_new0 (gboolean, n);
   guint n_done = 0;
   guint8 buffer[64 * 1024];

@@ -172,7 +172,7 @@ start_skopeo ()
 {
   SpawnOptions options;
   options.argv = { "skopeo", "experimental-image-proxy" };
-  return Proxy::start (std::move (options), -1);
+  return Proxy::start (std::move (options), std::chrono::milliseconds (0), -1);
 }
 
 // Debian's skopeo speaks 0.2.3: the newer methods are refused before anything is sent, and

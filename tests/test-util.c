@@ -111,7 +111,7 @@ test_read_digest (GInputStream *stream, gsize chunk_size, guint64 *out_size, GEr
       if (n == 0)
         break;
       g_checksum_update (checksum, buffer, n);
-      total += (guint64)n;
+      total += (guint64) n;
     }
 
   if (out_size != NULL)

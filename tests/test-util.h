@@ -21,33 +21,23 @@ G_BEGIN_DECLS
 #include <cmocka.h>
 
 /* An `oci:` reference to @layout (multi, corrupt, sample) in the generated images. */
-char *
-test_oci_ref (const char *layout, const char *tag);
+char *test_oci_ref (const char *layout, const char *tag);
 /* A temporary directory that is removed with its contents by test_remove_tree(). */
-char *
-test_make_tmpdir (void);
-void
-test_remove_tree (const char *path);
+char *test_make_tmpdir (void);
+void test_remove_tree (const char *path);
 
 /* The whole of expected.json, and the facts mkoci.py recorded for "LAYOUT:TAG"; owned by the test
  * utilities. */
-JsonObject *
-test_expected_root (void);
-JsonObject *
-test_expected_image (const char *key);
-JsonArray *
-test_expected_layers (const char *key);
+JsonObject *test_expected_root (void);
+JsonObject *test_expected_image (const char *key);
+JsonArray *test_expected_layers (const char *key);
 
-char *
-test_sha256_digest (const void *data, gsize size);
+char *test_sha256_digest (const void *data, gsize size);
 /* Reads @stream to the end in @chunk_size reads; the digest of what came, or NULL. */
-char *
-test_read_digest (GInputStream *stream, gsize chunk_size, guint64 *out_size, GError **error);
+char *test_read_digest (GInputStream *stream, gsize chunk_size, guint64 *out_size, GError **error);
 
-guint
-test_count_open_fds (void);
-guint
-test_count_process_fds (int pid);
+guint test_count_open_fds (void);
+guint test_count_process_fds (int pid);
 
 /* Fails the running test with the error's message if @error is set. */
 #define test_assert_no_error(error)                                                                \
@@ -63,10 +53,10 @@ test_count_process_fds (int pid);
     {                                                                                              \
       if ((error) == NULL)                                                                         \
         fail_msg ("expected an error %s/%d, got none", g_quark_to_string (expected_domain),        \
-                  (int)(expected_code));                                                           \
+                  (int) (expected_code));                                                          \
       if (!g_error_matches ((error), (expected_domain), (expected_code)))                          \
         fail_msg ("expected error %s/%d, got %s/%d: %s", g_quark_to_string (expected_domain),      \
-                  (int)(expected_code), g_quark_to_string ((error)->domain), (error)->code,        \
+                  (int) (expected_code), g_quark_to_string ((error)->domain), (error)->code,       \
                   (error)->message);                                                               \
     }                                                                                              \
   while (0)

@@ -21,5 +21,8 @@ CIMG_PROXY_AVAILABLE_IN_1_0
 const char *cimg_proxy_blob_stream_get_digest (CImgProxyBlobStream *self);
 CIMG_PROXY_AVAILABLE_IN_1_0
 gint64      cimg_proxy_blob_stream_get_size   (CImgProxyBlobStream *self);
+CIMG_PROXY_AVAILABLE_IN_1_0
+void        cimg_proxy_blob_stream_consumed   (CImgProxyBlobStream *self,
+                                               gsize                count);
 
 G_END_DECLS

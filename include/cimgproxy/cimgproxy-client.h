@@ -41,6 +41,13 @@ CIMG_PROXY_AVAILABLE_IN_1_0
 CImgProxyClient *cimg_proxy_client_new                  (GCancellable    *cancellable,
                                                          GError         **error);
 CIMG_PROXY_AVAILABLE_IN_1_0
+void             cimg_proxy_client_new_async            (GCancellable        *cancellable,
+                                                         GAsyncReadyCallback  callback,
+                                                         gpointer             user_data);
+CIMG_PROXY_AVAILABLE_IN_1_0
+CImgProxyClient *cimg_proxy_client_new_finish           (GAsyncResult        *result,
+                                                         GError             **error);
+CIMG_PROXY_AVAILABLE_IN_1_0
 const char      *cimg_proxy_client_get_protocol_version (CImgProxyClient *self);
 CIMG_PROXY_AVAILABLE_IN_1_0
 CImgProxyImage  *cimg_proxy_client_open_image           (CImgProxyClient *self,
@@ -48,13 +55,42 @@ CImgProxyImage  *cimg_proxy_client_open_image           (CImgProxyClient *self,
                                                          GCancellable    *cancellable,
                                                          GError         **error);
 CIMG_PROXY_AVAILABLE_IN_1_0
+void             cimg_proxy_client_open_image_async     (CImgProxyClient     *self,
+                                                         const char          *reference,
+                                                         GCancellable        *cancellable,
+                                                         GAsyncReadyCallback  callback,
+                                                         gpointer             user_data);
+CIMG_PROXY_AVAILABLE_IN_1_0
+CImgProxyImage  *cimg_proxy_client_open_image_finish    (CImgProxyClient     *self,
+                                                         GAsyncResult        *result,
+                                                         GError             **error);
+CIMG_PROXY_AVAILABLE_IN_1_0
 CImgProxyImage  *cimg_proxy_client_open_image_optional  (CImgProxyClient *self,
                                                          const char      *reference,
                                                          GCancellable    *cancellable,
                                                          GError         **error);
 CIMG_PROXY_AVAILABLE_IN_1_0
+void             cimg_proxy_client_open_image_optional_async  (CImgProxyClient     *self,
+                                                               const char          *reference,
+                                                               GCancellable        *cancellable,
+                                                               GAsyncReadyCallback  callback,
+                                                               gpointer             user_data);
+CIMG_PROXY_AVAILABLE_IN_1_0
+CImgProxyImage  *cimg_proxy_client_open_image_optional_finish (CImgProxyClient     *self,
+                                                               GAsyncResult        *result,
+                                                               GError             **error);
+CIMG_PROXY_AVAILABLE_IN_1_0
 gboolean         cimg_proxy_client_close                (CImgProxyClient *self,
                                                          GCancellable    *cancellable,
                                                          GError         **error);
+CIMG_PROXY_AVAILABLE_IN_1_0
+void             cimg_proxy_client_close_async          (CImgProxyClient     *self,
+                                                         GCancellable        *cancellable,
+                                                         GAsyncReadyCallback  callback,
+                                                         gpointer             user_data);
+CIMG_PROXY_AVAILABLE_IN_1_0
+gboolean         cimg_proxy_client_close_finish         (CImgProxyClient     *self,
+                                                         GAsyncResult        *result,
+                                                         GError             **error);
 
 G_END_DECLS

@@ -130,7 +130,8 @@ void clear_layer(gpointer element) {
 } // namespace
 
 CImgCoreProxy* cimg_core_proxy_start(const char* const* argv, int extra_fd, gboolean inherit_stderr,
-                                     GCancellable* cancellable, GError** error) {
+                                     guint idle_timeout_seconds, GCancellable* cancellable,
+                                     GError** error) {
     SpawnOptions options;
     for (const char* const* arg = argv; *arg != nullptr; arg++)
         options.argv.emplace_back(*arg);
@@ -139,7 +140,10 @@ CImgCoreProxy* cimg_core_proxy_start(const char* const* argv, int extra_fd, gboo
 
     std::unique_ptr<_CImgCoreProxy> handle(new _CImgCoreProxy());
     CancelFd cancel(cancellable);
-    if (!guard(error, [&] { handle->proxy = Proxy::start(std::move(options), cancel.get()); }))
+    auto idle_timeout = std::chrono::seconds(idle_timeout_seconds);
+    if (!guard(error, [&] {
+            handle->proxy = Proxy::start(std::move(options), idle_timeout, cancel.get());
+        }))
         return nullptr;
     handle->version = handle->proxy->version().to_string();
     return handle.release();
@@ -223,16 +227,22 @@ gboolean cimg_core_proxy_get_blob(CImgCoreProxy* proxy, guint64 image, const cha
     });
 }
 
-gboolean cimg_core_proxy_finish_blob(CImgCoreProxy* proxy, guint32 pipe_id, int fd, gboolean abort,
+gboolean cimg_core_proxy_finish_blob(CImgCoreProxy* proxy, guint32 pipe_id, int fd,
                                      GCancellable* cancellable, GError** error) {
     Fd pipe(fd);
     CancelFd cancel(cancellable);
-    return guard(error, [&] {
-        if (abort)
-            proxy->proxy->abort_blob(pipe_id, std::move(pipe), cancel.get());
-        else
-            proxy->proxy->finish_blob(pipe_id, std::move(pipe), cancel.get());
-    });
+    return guard(error, [&] { proxy->proxy->finish_blob(pipe_id, std::move(pipe), cancel.get()); });
+}
+
+void cimg_core_proxy_abandon_blob(CImgCoreProxy* proxy, guint32 pipe_id, int fd) {
+    // Closing first makes skopeo's writer fail at its next write, so the deferred FinishPipe
+    // returns at once.
+    Fd(fd).reset();
+    guard(nullptr, [&] { proxy->proxy->abandon_blob(pipe_id); });
+}
+
+void cimg_core_proxy_terminate(CImgCoreProxy* proxy, const char* reason) {
+    guard(nullptr, [&] { proxy->proxy->terminate(reason); });
 }
 
 gboolean cimg_core_proxy_shutdown(CImgCoreProxy* proxy, GError** error) {

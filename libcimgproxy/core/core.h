@@ -22,7 +22,8 @@ typedef struct {
 #define CIMG_CORE_EXTRA_FD 3
 
 CImgCoreProxy* cimg_core_proxy_start(const char* const* argv, int extra_fd, gboolean inherit_stderr,
-                                     GCancellable* cancellable, GError** error);
+                                     guint idle_timeout_seconds, GCancellable* cancellable,
+                                     GError** error);
 void cimg_core_proxy_free(CImgCoreProxy* proxy);
 
 const char* cimg_core_proxy_get_version(CImgCoreProxy* proxy);
@@ -44,10 +45,14 @@ gboolean cimg_core_proxy_get_blob(CImgCoreProxy* proxy, guint64 image, const cha
                                   guint64 size, int* out_fd, guint32* out_pipe_id,
                                   gint64* out_source_size, GCancellable* cancellable,
                                   GError** error);
-/* Takes ownership of @fd. With @abort, the pipe is closed first and skopeo's verdict is
- * not reported: the reader gave up on the blob. */
-gboolean cimg_core_proxy_finish_blob(CImgCoreProxy* proxy, guint32 pipe_id, int fd, gboolean abort,
+/* Takes ownership of @fd, whose blob has been read to its announced size, and reports
+ * skopeo's verdict on it. */
+gboolean cimg_core_proxy_finish_blob(CImgCoreProxy* proxy, guint32 pipe_id, int fd,
                                      GCancellable* cancellable, GError** error);
+/* Takes ownership of @fd and closes it; the pipe is finished before the next request. */
+void cimg_core_proxy_abandon_blob(CImgCoreProxy* proxy, guint32 pipe_id, int fd);
+/* Kills the proxy; later calls fail with CIMG_PROXY_ERROR_CLOSED and @reason. */
+void cimg_core_proxy_terminate(CImgCoreProxy* proxy, const char* reason);
 gboolean cimg_core_proxy_shutdown(CImgCoreProxy* proxy, GError** error);
 
 gboolean cimg_core_is_valid_digest(const char* digest);

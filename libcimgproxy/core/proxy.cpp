@@ -44,6 +44,11 @@ bool poll_readable(int fd, int timeout_ms) {
     return n > 0;
 }
 
+// poll()'s timeout argument for an idle timeout: -1 when there is none.
+int poll_timeout(std::chrono::milliseconds timeout) {
+    return timeout.count() > 0 ? static_cast<int>(timeout.count()) : -1;
+}
+
 [[noreturn]] void throw_cancelled() {
     throw Error(ErrorKind::Cancelled, "Operation was cancelled");
 }
@@ -82,7 +87,8 @@ Proxy::Proxy(std::unique_ptr<Process> process, Fd socket)
     , socket_(std::move(socket))
     , buffer_(kInitialReplyBuffer) {}
 
-std::unique_ptr<Proxy> Proxy::start(SpawnOptions options, int cancel_fd) {
+std::unique_ptr<Proxy> Proxy::start(SpawnOptions options, std::chrono::milliseconds idle_timeout,
+                                    int cancel_fd) {
     int pair[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
         throw_errno("Could not create the proxy socket", errno);
@@ -91,6 +97,7 @@ std::unique_ptr<Proxy> Proxy::start(SpawnOptions options, int cancel_fd) {
 
     auto process = Process::spawn(std::move(options), std::move(theirs));
     std::unique_ptr<Proxy> proxy(new Proxy(std::move(process), std::move(ours)));
+    proxy->set_idle_timeout(idle_timeout);
 
     Reply reply = proxy->call(Method::Initialize, {}, cancel_fd);
     if (!reply.success)
@@ -128,8 +135,28 @@ bool Proxy::supports(Method method) const {
 }
 
 void Proxy::ensure_usable() const {
+    std::lock_guard lock(state_mutex_);
     if (unusable_)
         throw Error(ErrorKind::Closed, *unusable_);
+}
+
+void Proxy::set_unusable(const std::string& reason) {
+    std::lock_guard lock(state_mutex_);
+    if (!unusable_)
+        unusable_ = reason;
+}
+
+void Proxy::terminate(const std::string& reason) {
+    set_unusable(reason);
+    g_info("Stopping proxy %d: %s", static_cast<int>(process_->pid()), reason.c_str());
+    // The socket stays with the request in flight, if any: that request sees the process go
+    // and reports the reason recorded above.
+    process_->kill(SIGKILL);
+}
+
+void Proxy::abandon_blob(uint32_t pipe_id) {
+    std::lock_guard lock(state_mutex_);
+    abandoned_pipes_.push_back(pipe_id);
 }
 
 Reply Proxy::call(Method method, const std::vector<Arg>& args, int cancel_fd) {
@@ -153,6 +180,7 @@ Reply Proxy::call(Method method, const std::vector<Arg>& args, int cancel_fd, Dr
     std::lock_guard lock(mutex_);
     ensure_usable();
     discard_abandoned();
+    finish_abandoned_pipes();
     return exchange(method, args, cancel_fd, drain);
 }
 
@@ -197,11 +225,15 @@ Reply Proxy::exchange(Method method, const std::vector<Arg>& args, int cancel_fd
         if (cancel_fd >= 0)
             fds[count++] = {cancel_fd, POLLIN, 0};
 
-        if (poll(fds, count, -1) < 0) {
+        int ready = poll(fds, count, poll_timeout(idle_timeout_));
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             throw_errno("Could not wait for the proxy", errno);
         }
+        // Any byte on the pipe counts as life; only silence everywhere is a stall.
+        if (ready == 0)
+            fail_timeout(method);
         if (cancel_fd >= 0 && fds[count - 1].revents != 0) {
             // The reply still comes, in order: whoever sends the next request reads it first.
             if (!reply)
@@ -288,10 +320,15 @@ Reply Proxy::receive(Method method) {
     }
 }
 
+void Proxy::wait_readable(int fd, Method method) {
+    if (!poll_readable(fd, poll_timeout(idle_timeout_)))
+        fail_timeout(method);
+}
+
 void Proxy::discard_abandoned() {
     while (!abandoned_.empty()) {
         Method method = abandoned_.front();
-        poll_readable(socket_.get(), -1);
+        wait_readable(socket_.get(), method);
         Reply reply = receive(method);
         abandoned_.pop_front();
         if (reply.pipe_id != 0) {
@@ -302,14 +339,48 @@ void Proxy::discard_abandoned() {
     }
 }
 
+void Proxy::finish_abandoned_pipes() {
+    std::vector<uint32_t> pipes;
+    {
+        std::lock_guard lock(state_mutex_);
+        pipes.swap(abandoned_pipes_);
+    }
+    for (uint32_t pipe_id : pipes) {
+        // "broken pipe" is the expected answer; whatever it says, nobody is waiting for it.
+        Reply reply = exchange(Method::FinishPipe, {uint64_t{pipe_id}}, -1, nullptr);
+        if (!reply.success)
+            g_debug("Abandoned pipe %u: %s", pipe_id, reply.error.c_str());
+    }
+}
+
+void Proxy::fail_timeout(Method method) {
+    std::string reason =
+        format("%s got no answer to %s for %lld seconds and was stopped; skopeo has no timeouts of "
+               "its own, so a stalled registry would have blocked every later request",
+               name_.c_str(), method_info(method).name,
+               static_cast<long long>(
+                   std::chrono::duration_cast<std::chrono::seconds>(idle_timeout_).count()));
+    terminate(reason);
+    socket_.reset();
+    throw Error(ErrorKind::TimedOut, reason);
+}
+
 void Proxy::fail_exited() {
+    // A proxy stopped on purpose (terminate()) is reported with the reason it was stopped.
+    {
+        std::lock_guard lock(state_mutex_);
+        if (unusable_) {
+            socket_.reset();
+            throw Error(ErrorKind::Closed, *unusable_);
+        }
+    }
     if (!process_->wait_exit(kExitGrace)) {
         // Closed its socket but lives on: not a proxy we can talk to any more.
         process_->kill(SIGKILL);
         process_->wait_exit(kExitGrace);
     }
     std::string message = format("%s %s", name_.c_str(), process_->describe_exit().c_str());
-    unusable_ = "The proxy is gone: " + message;
+    set_unusable("The proxy is gone: " + message);
     socket_.reset();
     throw Error(ErrorKind::ProxyExited, message);
 }
@@ -317,7 +388,7 @@ void Proxy::fail_exited() {
 void Proxy::fail_protocol(const Error& error) {
     // Replies carry no request ids: after a reply we do not understand, we can no longer
     // tell which reply belongs to which request.
-    unusable_ = std::string("The proxy broke the protocol: ") + error.what();
+    set_unusable(std::string("The proxy broke the protocol: ") + error.what());
     socket_.reset();
     process_->kill(SIGKILL);
     throw error;
@@ -435,17 +506,10 @@ void Proxy::finish_blob(uint32_t pipe_id, Fd fd, int cancel_fd) {
         throw Error(classify_transfer_failure(reply.error), reply.error);
 }
 
-void Proxy::abort_blob(uint32_t pipe_id, Fd fd, int cancel_fd) {
-    // With the read end closed, skopeo's writer fails with EPIPE at its next write and the
-    // FinishPipe returns at once; its "broken pipe" error is the expected outcome.
-    fd.reset();
-    call(Method::FinishPipe, {uint64_t{pipe_id}}, cancel_fd);
-}
-
 void Proxy::shutdown() {
     std::lock_guard lock(mutex_);
     ensure_usable();
-    unusable_ = "The client was closed";
+    set_unusable("The client was closed");
     try {
         exchange(Method::Shutdown, {}, -1, nullptr);
     } catch (const Error&) {

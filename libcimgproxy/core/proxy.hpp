@@ -13,6 +13,7 @@
 #include "process.hpp"
 #include "protocol.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -28,13 +29,19 @@ class Proxy {
   public:
     // Starts the process and negotiates the protocol version. `cancel_fd` (or -1) becomes
     // readable when the caller gives up; the same convention holds for every method below.
-    static std::unique_ptr<Proxy> start(SpawnOptions options, int cancel_fd);
+    // See set_idle_timeout() for `idle_timeout`.
+    static std::unique_ptr<Proxy> start(SpawnOptions options,
+                                        std::chrono::milliseconds idle_timeout, int cancel_fd);
 
     Proxy(const Proxy&) = delete;
     Proxy& operator=(const Proxy&) = delete;
     ~Proxy();
 
     const Version& version() const noexcept { return version_; }
+    // How long a request may go without a reply, and FinishPipe without data, before the
+    // proxy is taken for wedged and stopped; zero waits forever.
+    void set_idle_timeout(std::chrono::milliseconds timeout) noexcept { idle_timeout_ = timeout; }
+    std::chrono::milliseconds idle_timeout() const noexcept { return idle_timeout_; }
     bool supports(Method method) const;
     pid_t pid() const noexcept { return process_->pid(); }
 
@@ -56,8 +63,14 @@ class Proxy {
     BlobPipe get_blob(uint64_t image, const std::string& digest, uint64_t size, int cancel_fd);
     // Collects skopeo's verdict on a blob after exactly its size was read from `fd`.
     void finish_blob(uint32_t pipe_id, Fd fd, int cancel_fd);
-    // Ends a blob the reader gave up on: closes `fd` first so the transfer fails fast.
-    void abort_blob(uint32_t pipe_id, Fd fd, int cancel_fd);
+    // Forgets a blob whose reader gave up and closed its pipe, without waiting: its
+    // FinishPipe (which skopeo needs to release the pipe, and which now fails fast with EPIPE)
+    // goes out ahead of the next request.
+    void abandon_blob(uint32_t pipe_id);
+
+    // Stops the proxy for good, from any thread: it is killed, and every later call, and any
+    // call still waiting for it, fails with Error(Closed) giving `reason`.
+    void terminate(const std::string& reason);
 
     // Sends one request and returns its reply, whatever it says. Methods the proxy is too old
     // for fail with Error(NotSupported) without being sent.
@@ -80,24 +93,35 @@ class Proxy {
     Reply exchange(Method method, const std::vector<Arg>& args, int cancel_fd, Drain* drain);
     Reply receive(Method method);
     void discard_abandoned();
+    void finish_abandoned_pipes();
+    void wait_readable(int fd, Method method);
     std::string read_piped(Method method, uint64_t image, int cancel_fd, JsonNodePtr* value);
 
     [[noreturn]] void fail_exited();
     [[noreturn]] void fail_protocol(const Error& error);
+    [[noreturn]] void fail_timeout(Method method);
     void ensure_usable() const;
+    // Records why the proxy can no longer be used, unless an earlier reason stands.
+    void set_unusable(const std::string& reason);
 
     std::unique_ptr<Process> process_;
     std::string name_;
     Version version_;
+    std::chrono::milliseconds idle_timeout_{0};
 
-    // Everything below belongs to whoever holds the mutex.
+    // The request in flight: everything here belongs to whoever holds the mutex.
     std::mutex mutex_;
     Fd socket_;
     std::vector<char> buffer_;
     // Requests whose caller stopped waiting; their replies still arrive, in order.
     std::deque<Method> abandoned_;
+
+    // State any thread may look at or change without waiting for the request in flight.
+    mutable std::mutex state_mutex_;
     // Set once no request can be made any more, with the reason given to later callers.
     std::optional<std::string> unusable_;
+    // Pipes given up by their readers, still to be finished.
+    std::vector<uint32_t> abandoned_pipes_;
 };
 
 // Why skopeo refused to open an image, from its error text: the proxy has no error codes for
