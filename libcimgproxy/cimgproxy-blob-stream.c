@@ -324,6 +324,12 @@ cimg_proxy_blob_stream_read (GInputStream *stream,
   wait_done (self);
   if (get_state (self) != BLOB_READING)
     return read_past_end (self, error);
+  /* Checked before anything else: with data waiting in the pipe, nothing below would. */
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    {
+      abandon (self);
+      return -1;
+    }
   if (self->remaining == 0)
     {
       /* An empty blob, or one read through its fd: nothing to wait for but the verdict. */

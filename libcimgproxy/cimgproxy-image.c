@@ -397,3 +397,315 @@ cimg_proxy_image_close (CImgProxyImage *self, GCancellable *cancellable, GError 
     }
   return TRUE;
 }
+
+typedef struct
+{
+  GBytes *manifest;
+  char *digest;
+} ManifestResult;
+
+static void
+manifest_result_free (gpointer data)
+{
+  ManifestResult *result = data;
+
+  g_bytes_unref (result->manifest);
+  g_free (result->digest);
+  g_free (result);
+}
+
+static gpointer
+get_manifest_in_thread (gpointer source, gpointer data, GCancellable *cancellable, GError **error)
+{
+  g_autofree char *digest = NULL;
+  GBytes *manifest = cimg_proxy_image_get_manifest (source, cancellable, &digest, error);
+  ManifestResult *result;
+
+  if (manifest == NULL)
+    return NULL;
+  result = g_new0 (ManifestResult, 1);
+  result->manifest = manifest;
+  result->digest = g_steal_pointer (&digest);
+  return result;
+}
+
+/**
+ * cimg_proxy_image_get_manifest_async:
+ * @self: an image
+ * @cancellable: (nullable): a cancellable
+ * @callback: (scope async): called when the manifest is read
+ * @user_data: data for @callback
+ *
+ * Reads the image manifest without blocking; see [method@CImgProxy.Image.get_manifest].
+ *
+ * Since: 1.0
+ */
+void
+cimg_proxy_image_get_manifest_async (CImgProxyImage *self,
+                                     GCancellable *cancellable,
+                                     GAsyncReadyCallback callback,
+                                     gpointer user_data)
+{
+  g_return_if_fail (CIMG_PROXY_IS_IMAGE (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  _cimg_proxy_run_in_thread (self, cimg_proxy_image_get_manifest_async, get_manifest_in_thread,
+                             NULL, NULL, manifest_result_free, cancellable, callback, user_data);
+}
+
+/**
+ * cimg_proxy_image_get_manifest_finish:
+ * @self: an image
+ * @result: the result passed to the callback
+ * @out_digest: (out) (optional) (transfer full): return location for the manifest digest
+ * @error: return location for an error
+ *
+ * Finishes [method@CImgProxy.Image.get_manifest_async].
+ *
+ * Returns: (transfer full): the manifest, or `NULL` with @error set
+ *
+ * Since: 1.0
+ */
+GBytes *
+cimg_proxy_image_get_manifest_finish (CImgProxyImage *self,
+                                      GAsyncResult *result,
+                                      char **out_digest,
+                                      GError **error)
+{
+  ManifestResult *manifest =
+    _cimg_proxy_thread_finish (self, result, cimg_proxy_image_get_manifest_async, error);
+  GBytes *bytes;
+
+  if (manifest == NULL)
+    return NULL;
+  bytes = g_steal_pointer (&manifest->manifest);
+  if (out_digest != NULL)
+    *out_digest = g_steal_pointer (&manifest->digest);
+  manifest_result_free (manifest);
+  return bytes;
+}
+
+static gpointer
+get_config_in_thread (gpointer source, gpointer data, GCancellable *cancellable, GError **error)
+{
+  return cimg_proxy_image_get_config (source, cancellable, error);
+}
+
+/**
+ * cimg_proxy_image_get_config_async:
+ * @self: an image
+ * @cancellable: (nullable): a cancellable
+ * @callback: (scope async): called when the configuration is read
+ * @user_data: data for @callback
+ *
+ * Reads the image configuration without blocking; see [method@CImgProxy.Image.get_config].
+ *
+ * Since: 1.0
+ */
+void
+cimg_proxy_image_get_config_async (CImgProxyImage *self,
+                                   GCancellable *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer user_data)
+{
+  g_return_if_fail (CIMG_PROXY_IS_IMAGE (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  _cimg_proxy_run_in_thread (self, cimg_proxy_image_get_config_async, get_config_in_thread, NULL,
+                             NULL, (GDestroyNotify) g_bytes_unref, cancellable, callback,
+                             user_data);
+}
+
+/**
+ * cimg_proxy_image_get_config_finish:
+ * @self: an image
+ * @result: the result passed to the callback
+ * @error: return location for an error
+ *
+ * Finishes [method@CImgProxy.Image.get_config_async].
+ *
+ * Returns: (transfer full): the configuration, or `NULL` with @error set
+ *
+ * Since: 1.0
+ */
+GBytes *
+cimg_proxy_image_get_config_finish (CImgProxyImage *self, GAsyncResult *result, GError **error)
+{
+  return _cimg_proxy_thread_finish (self, result, cimg_proxy_image_get_config_async, error);
+}
+
+static gpointer
+get_layer_info_in_thread (gpointer source, gpointer data, GCancellable *cancellable, GError **error)
+{
+  return cimg_proxy_image_get_layer_info (source, cancellable, error);
+}
+
+/**
+ * cimg_proxy_image_get_layer_info_async:
+ * @self: an image
+ * @cancellable: (nullable): a cancellable
+ * @callback: (scope async): called when the layers are known
+ * @user_data: data for @callback
+ *
+ * Lists the layers of the image without blocking; see
+ * [method@CImgProxy.Image.get_layer_info].
+ *
+ * Since: 1.0
+ */
+void
+cimg_proxy_image_get_layer_info_async (CImgProxyImage *self,
+                                       GCancellable *cancellable,
+                                       GAsyncReadyCallback callback,
+                                       gpointer user_data)
+{
+  g_return_if_fail (CIMG_PROXY_IS_IMAGE (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  _cimg_proxy_run_in_thread (self, cimg_proxy_image_get_layer_info_async, get_layer_info_in_thread,
+                             NULL, NULL, (GDestroyNotify) g_ptr_array_unref, cancellable, callback,
+                             user_data);
+}
+
+/**
+ * cimg_proxy_image_get_layer_info_finish:
+ * @self: an image
+ * @result: the result passed to the callback
+ * @error: return location for an error
+ *
+ * Finishes [method@CImgProxy.Image.get_layer_info_async].
+ *
+ * Returns: (transfer container) (element-type CImgProxyLayerInfo): the layers, or `NULL`
+ *   with @error set
+ *
+ * Since: 1.0
+ */
+GPtrArray *
+cimg_proxy_image_get_layer_info_finish (CImgProxyImage *self, GAsyncResult *result, GError **error)
+{
+  return _cimg_proxy_thread_finish (self, result, cimg_proxy_image_get_layer_info_async, error);
+}
+
+typedef struct
+{
+  char *digest;
+  gint64 size;
+} BlobRequest;
+
+static void
+blob_request_free (gpointer data)
+{
+  BlobRequest *request = data;
+
+  g_free (request->digest);
+  g_free (request);
+}
+
+static gpointer
+open_blob_in_thread (gpointer source, gpointer data, GCancellable *cancellable, GError **error)
+{
+  BlobRequest *request = data;
+
+  return cimg_proxy_image_open_blob (source, request->digest, request->size, cancellable, error);
+}
+
+/**
+ * cimg_proxy_image_open_blob_async:
+ * @self: an image
+ * @digest: the digest of the blob, such as `sha256:...`
+ * @size: its exact size in bytes
+ * @cancellable: (nullable): a cancellable
+ * @callback: (scope async): called when the blob is ready to be read
+ * @user_data: data for @callback
+ *
+ * Opens a blob of the image without blocking; see [method@CImgProxy.Image.open_blob]. The
+ * stream it gives is pollable: read it with g_input_stream_read_bytes_async() and the like.
+ *
+ * Since: 1.0
+ */
+void
+cimg_proxy_image_open_blob_async (CImgProxyImage *self,
+                                  const char *digest,
+                                  gint64 size,
+                                  GCancellable *cancellable,
+                                  GAsyncReadyCallback callback,
+                                  gpointer user_data)
+{
+  BlobRequest *request;
+
+  g_return_if_fail (CIMG_PROXY_IS_IMAGE (self));
+  g_return_if_fail (digest != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  request = g_new0 (BlobRequest, 1);
+  request->digest = g_strdup (digest);
+  request->size = size;
+  _cimg_proxy_run_in_thread (self, cimg_proxy_image_open_blob_async, open_blob_in_thread, request,
+                             blob_request_free, g_object_unref, cancellable, callback, user_data);
+}
+
+/**
+ * cimg_proxy_image_open_blob_finish:
+ * @self: an image
+ * @result: the result passed to the callback
+ * @error: return location for an error
+ *
+ * Finishes [method@CImgProxy.Image.open_blob_async].
+ *
+ * Returns: (transfer full): a stream of the blob, or `NULL` with @error set
+ *
+ * Since: 1.0
+ */
+CImgProxyBlobStream *
+cimg_proxy_image_open_blob_finish (CImgProxyImage *self, GAsyncResult *result, GError **error)
+{
+  return _cimg_proxy_thread_finish (self, result, cimg_proxy_image_open_blob_async, error);
+}
+
+static gpointer
+close_in_thread (gpointer source, gpointer data, GCancellable *cancellable, GError **error)
+{
+  return GINT_TO_POINTER (cimg_proxy_image_close (source, cancellable, error));
+}
+
+/**
+ * cimg_proxy_image_close_async:
+ * @self: an image
+ * @cancellable: (nullable): a cancellable
+ * @callback: (scope async): called when the image is closed
+ * @user_data: data for @callback
+ *
+ * Releases the image in the proxy without blocking; see [method@CImgProxy.Image.close].
+ *
+ * Since: 1.0
+ */
+void
+cimg_proxy_image_close_async (CImgProxyImage *self,
+                              GCancellable *cancellable,
+                              GAsyncReadyCallback callback,
+                              gpointer user_data)
+{
+  g_return_if_fail (CIMG_PROXY_IS_IMAGE (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  _cimg_proxy_run_in_thread (self, cimg_proxy_image_close_async, close_in_thread, NULL, NULL, NULL,
+                             cancellable, callback, user_data);
+}
+
+/**
+ * cimg_proxy_image_close_finish:
+ * @self: an image
+ * @result: the result passed to the callback
+ * @error: return location for an error
+ *
+ * Finishes [method@CImgProxy.Image.close_async].
+ *
+ * Returns: `TRUE` on success
+ *
+ * Since: 1.0
+ */
+gboolean
+cimg_proxy_image_close_finish (CImgProxyImage *self, GAsyncResult *result, GError **error)
+{
+  return GPOINTER_TO_INT (
+    _cimg_proxy_thread_finish (self, result, cimg_proxy_image_close_async, error));
+}

@@ -6,6 +6,9 @@
  *
  *   version=X.Y.Z   answer Initialize with protocol X.Y.Z, then fail every other request
  *   exit-at-start   exit with status 3 before reading anything, complaining on stderr
+ *   stall-reply     answer Initialize, then never answer anything else
+ *   stall-blob      open any image as 1; serve every blob through a pipe that gets 1000
+ *                   bytes and then nothing, as from a registry that stopped sending
  *
  * The client appends "experimental-image-proxy" and its options; they are ignored.
  */
@@ -14,19 +17,43 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <json-glib/json-glib.h>
 
 static void
-reply (gboolean success, const char *value, const char *error)
+send_packet (const char *packet, int fd)
 {
-  g_autofree char *packet = NULL;
-  g_autofree char *quoted = value != NULL ? g_strdup_printf ("\"%s\"", value) : NULL;
+  char control[CMSG_SPACE (sizeof (int))] = { 0 };
+  struct iovec iov = { (void *) packet, strlen (packet) };
+  struct msghdr message = { 0 };
 
-  packet = g_strdup_printf ("{\"success\":%s,\"value\":%s,\"pipeid\":0,\"error\":\"%s\"}",
-                            success ? "true" : "false", quoted != NULL ? quoted : "null", error);
-  if (send (0, packet, strlen (packet), MSG_NOSIGNAL) < 0)
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  if (fd >= 0)
+    {
+      struct cmsghdr *header;
+
+      message.msg_control = control;
+      message.msg_controllen = sizeof control;
+      header = CMSG_FIRSTHDR (&message);
+      header->cmsg_level = SOL_SOCKET;
+      header->cmsg_type = SCM_RIGHTS;
+      header->cmsg_len = CMSG_LEN (sizeof (int));
+      memcpy (CMSG_DATA (header), &fd, sizeof fd);
+    }
+  if (sendmsg (0, &message, MSG_NOSIGNAL) < 0)
     exit (1);
+}
+
+static void
+reply (gboolean success, const char *value_json, guint pipe_id, const char *error, int fd)
+{
+  g_autofree char *packet =
+    g_strdup_printf ("{\"success\":%s,\"value\":%s,\"pipeid\":%u,\"error\":\"%s\"}",
+                     success ? "true" : "false", value_json, pipe_id, error);
+
+  send_packet (packet, fd);
 }
 
 static char *
@@ -48,11 +75,26 @@ receive_method (void)
     json_object_get_string_member_with_default (json_node_get_object (root), "method", ""));
 }
 
+/* A pipe with a little data and then silence; its write end stays open for good. */
+static void
+reply_stalled_blob (void)
+{
+  char data[1000];
+  int fds[2];
+
+  memset (data, 'x', sizeof data);
+  if (pipe (fds) != 0 || write (fds[1], data, sizeof data) != sizeof data)
+    exit (1);
+  /* -1: the size is unknown, as from a registry that sends no Content-Length. */
+  reply (TRUE, "-1", (guint) fds[1], "", fds[0]);
+  close (fds[0]);
+}
+
 int
 main (int argc, char *argv[])
 {
   const char *mode = argc > 1 ? argv[1] : "";
-  const char *version = NULL;
+  const char *version = "0.2.3";
   char *method;
 
   if (g_str_equal (mode, "exit-at-start"))
@@ -62,7 +104,7 @@ main (int argc, char *argv[])
     }
   if (g_str_has_prefix (mode, "version="))
     version = mode + strlen ("version=");
-  else
+  else if (!g_str_equal (mode, "stall-reply") && !g_str_equal (mode, "stall-blob"))
     {
       fprintf (stderr, "fake-proxy: unknown mode “%s”\n", mode);
       return 2;
@@ -71,13 +113,22 @@ main (int argc, char *argv[])
   while ((method = receive_method ()) != NULL)
     {
       g_autofree char *owned = method;
+      g_autofree char *quoted = g_strdup_printf ("\"%s\"", version);
 
       if (g_str_equal (method, "Shutdown"))
         break;
       if (g_str_equal (method, "Initialize"))
-        reply (TRUE, version, "");
+        reply (TRUE, quoted, 0, "", -1);
+      else if (g_str_equal (mode, "stall-reply"))
+        pause ();
+      else if (g_str_equal (mode, "stall-blob") && g_str_equal (method, "OpenImage"))
+        reply (TRUE, "1", 0, "", -1);
+      else if (g_str_equal (mode, "stall-blob") && g_str_equal (method, "GetBlob"))
+        reply_stalled_blob ();
+      else if (g_str_equal (method, "FinishPipe"))
+        reply (FALSE, "null", 0, "write |1: broken pipe", -1);
       else
-        reply (FALSE, NULL, "fake-proxy: not implemented");
+        reply (FALSE, "null", 0, "fake-proxy: not implemented", -1);
     }
   return 0;
 }

@@ -16,6 +16,8 @@ OUTDIR (created or replaced) receives:
                   one for another arch, each with its own one-file layer.
   corrupt/        a copy of multi/ whose layer 1 blob has one byte flipped,
                   so its content no longer matches its digest.
+  wide/           tag "latest": four layers of 2 MiB of incompressible data
+                  each, for tests that stream several layers at once.
   sample/         tag "latest": the small two-layer image used by the README
                   quick start, with a symlink, a whiteout and an opaque dir.
   expected.json   digests, sizes and diff_ids the C tests compare against.
@@ -66,7 +68,7 @@ ARCH_NAMES = {
 
 # Only these names may already be in OUTDIR; anything else means the user
 # pointed us at a directory we did not make, and we refuse to delete it.
-OUTPUT_NAMES = {"multi", "corrupt", "sample", "expected.json"}
+OUTPUT_NAMES = {"multi", "corrupt", "wide", "sample", "expected.json"}
 
 
 def host_arch():
@@ -309,6 +311,18 @@ def sample_layers():
     ]
 
 
+def make_wide(root, host):
+    # Large enough that a pipe (64 KiB) fills many times over, so concurrent readers really
+    # interleave; small enough to keep the suite fast.
+    layers = [([file_entry(f"data/wide-{i}.bin", prng_bytes(f"wide-{i}", 2 * MIB))],
+               f"add data/wide-{i}.bin") for i in range(4)]
+    layout = OciLayout(root)
+    desc, facts = add_image(layout, host, layers, ["/bin/true"])
+    layout.tag("latest", desc)
+    layout.finish()
+    return facts
+
+
 def make_sample(root, host):
     layout = OciLayout(root)
     desc, facts = add_image(layout, host, sample_layers(), ["/app/bin/run.sh"])
@@ -347,6 +361,7 @@ def main():
     multi_facts, index_facts = make_multi(multi_root, host)
     corrupt_facts = make_corrupt(multi_root, os.path.join(args.outdir, "corrupt"),
                                  multi_facts, 1)
+    wide_facts = make_wide(os.path.join(args.outdir, "wide"), host)
     sample_facts = make_sample(os.path.join(args.outdir, "sample"), host)
 
     expected = {
@@ -355,6 +370,7 @@ def main():
             "multi:latest": multi_facts,
             "multi:index": index_facts,
             "corrupt:latest": corrupt_facts,
+            "wide:latest": wide_facts,
             "sample:latest": sample_facts,
         },
     }

@@ -12,5 +12,6 @@
 #include <cimgproxy/cimgproxy-blob-stream.h>
 #include <cimgproxy/cimgproxy-image.h>
 #include <cimgproxy/cimgproxy-client.h>
+#include <cimgproxy/cimgproxy-puller.h>
 
 #undef __CIMG_PROXY_H_INSIDE__

@@ -225,7 +225,13 @@ Reply Proxy::exchange(Method method, const std::vector<Arg>& args, int cancel_fd
         if (cancel_fd >= 0)
             fds[count++] = {cancel_fd, POLLIN, 0};
 
-        int ready = poll(fds, count, poll_timeout(idle_timeout_));
+        // skopeo closes a pipe's write end before it answers FinishPipe, so once the answer
+        // is in, whatever is left is already in the pipe: do not wait for more.
+        int ready = poll(fds, count, reply ? 0 : poll_timeout(idle_timeout_));
+        if (ready == 0 && reply) {
+            drain->fd->reset();
+            continue;
+        }
         if (ready < 0) {
             if (errno == EINTR)
                 continue;
