@@ -10,6 +10,15 @@ import System from 'system';
 
 Gio._promisify(Gio.InputStream.prototype, 'read_bytes_async', 'read_bytes_finish');
 Gio._promisify(Gio.InputStream.prototype, 'close_async', 'close_finish');
+Gio._promisify(CImgProxy.Client, 'new_async', 'new_finish');
+for (const [klass, methods] of [
+    [CImgProxy.Client, ['open_image', 'open_image_optional', 'close']],
+    [CImgProxy.Image, ['get_manifest', 'get_config', 'get_layer_info', 'open_blob', 'close']],
+    [CImgProxy.Puller, ['pull_to_directory']],
+]) {
+    for (const method of methods)
+        Gio._promisify(klass.prototype, `${method}_async`, `${method}_finish`);
+}
 
 const images = GLib.getenv('CIMG_TEST_IMAGES');
 const [, expectedJson] = GLib.file_get_contents(`${images}/expected.json`);
@@ -107,6 +116,49 @@ const tests = {
             assert(error.matches?.(CImgProxy.error_quark(), CImgProxy.Error.VERIFICATION_FAILED),
                 `unexpected error: ${error}`);
         }
+        client.close(null);
+    },
+
+    async 'the whole flow with async calls'() {
+        const want = expected.images['wide:latest'];
+        const client = await CImgProxy.Client.new_async(null);
+        const image = await client.open_image_async(oci('wide', 'latest'), null);
+        const [, digest] = await image.get_manifest_async(null);
+        assertEqual(digest, want.manifest_digest, 'manifest digest');
+        const layers = await image.get_layer_info_async(null);
+        const digests = await Promise.all(layers.map(async layer => {
+            const blob = await image.open_blob_async(layer.get_digest(), layer.get_size(), null);
+            const [read] = await readAllAsync(blob);
+            return read;
+        }));
+        assertEqual(digests.join(), want.layers.map(l => l.digest).join(), 'layer digests');
+        assertEqual(await client.open_image_optional_async(oci('wide', 'nope'), null), null,
+            'missing image');
+        await image.close_async(null);
+        assert(await client.close_async(null), 'close');
+    },
+
+    async 'a puller reports progress and fills a directory'() {
+        const want = expected.images['wide:latest'];
+        const client = CImgProxy.Client.new(null);
+        const image = client.open_image(oci('wide', 'latest'), null);
+        const puller = CImgProxy.Puller.new(image, 4);
+        const done = new Map();
+        puller.connect('progress', (_puller, layer, bytesDone, total) => {
+            assertEqual(total, layer.get_size(), 'total');
+            done.set(layer.get_digest(), bytesDone);
+        });
+        const dir = GLib.dir_make_tmp('cimgproxy-gjs-XXXXXX');
+        await puller.pull_to_directory_async(Gio.File.new_for_path(dir), null);
+        for (const layer of want.layers) {
+            assertEqual(done.get(layer.digest), layer.size, 'bytes done');
+            const hex = layer.digest.split(':')[1];
+            const [, contents] = GLib.file_get_contents(`${dir}/${hex}`);
+            assertEqual(GLib.compute_checksum_for_data(GLib.ChecksumType.SHA256, contents), hex,
+                'layer file');
+            GLib.unlink(`${dir}/${hex}`);
+        }
+        GLib.rmdir(dir);
         client.close(null);
     },
 
