@@ -112,7 +112,7 @@ main (int argc, char *argv[])
 
   while ((method = receive_method ()) != NULL)
     {
-      g_autofree char *owned = method;
+      g_autofree char *owned G_GNUC_UNUSED = method;
       g_autofree char *quoted = g_strdup_printf ("\"%s\"", version);
 
       if (g_str_equal (method, "Shutdown"))
