@@ -9,6 +9,7 @@
  *   stall-reply     answer Initialize, then never answer anything else
  *   stall-blob      open any image as 1; serve every blob through a pipe that gets 1000
  *                   bytes and then nothing, as from a registry that stopped sending
+ *   exit-on=METHOD  answer Initialize, then exit with status 7 on receiving METHOD
  *
  * The client appends "experimental-image-proxy" and its options; they are ignored.
  */
@@ -95,6 +96,7 @@ main (int argc, char *argv[])
 {
   const char *mode = argc > 1 ? argv[1] : "";
   const char *version = "0.2.3";
+  const char *exit_on = NULL;
   char *method;
 
   if (g_str_equal (mode, "exit-at-start"))
@@ -104,6 +106,8 @@ main (int argc, char *argv[])
     }
   if (g_str_has_prefix (mode, "version="))
     version = mode + strlen ("version=");
+  else if (g_str_has_prefix (mode, "exit-on="))
+    exit_on = mode + strlen ("exit-on=");
   else if (!g_str_equal (mode, "stall-reply") && !g_str_equal (mode, "stall-blob"))
     {
       fprintf (stderr, "fake-proxy: unknown mode “%s”\n", mode);
@@ -117,6 +121,11 @@ main (int argc, char *argv[])
 
       if (g_str_equal (method, "Shutdown"))
         break;
+      if (exit_on != NULL && g_str_equal (method, exit_on))
+        {
+          fprintf (stderr, "fake-proxy: dying in %s\n", method);
+          return 7;
+        }
       if (g_str_equal (method, "Initialize"))
         reply (TRUE, quoted, 0, "", -1);
       else if (g_str_equal (mode, "stall-reply"))

@@ -313,23 +313,36 @@ test_cancel_during (void **state)
 static void
 test_cancel_after (void **state)
 {
-  g_autoptr (GError) error = NULL;
   g_autoptr (CImgProxyClient) client = new_client_with (NULL, NULL);
   g_autoptr (CImgProxyImage) image = open_oci (client, "multi");
-  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
-  g_autoptr (CImgProxyBlobStream) blob = open_layer (image, "multi:latest", 1);
-  AsyncReader reader = { .cancellable = cancellable };
 
-  async_reader_start (&reader, blob);
-  while (reader.digest == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  test_assert_no_error (reader.error);
-  assert_string_equal (reader.digest, layer_digest ("multi:latest", 1));
-  g_cancellable_cancel (cancellable);
-  assert_true (g_input_stream_close (G_INPUT_STREAM (blob), NULL, &error));
-  test_assert_no_error (error);
-  async_reader_clear (&reader);
-  assert_layer_reads (image, "multi:latest", 0);
+  for (int async = 0; async <= 1; async++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+      g_autoptr (CImgProxyBlobStream) blob = open_layer (image, "multi:latest", 1);
+      AsyncReader reader = { .cancellable = cancellable };
+      char buffer[65536];
+
+      if (async)
+        {
+          async_reader_start (&reader, blob);
+          while (reader.digest == NULL)
+            g_main_context_iteration (NULL, TRUE);
+          test_assert_no_error (reader.error);
+          assert_string_equal (reader.digest, layer_digest ("multi:latest", 1));
+          async_reader_clear (&reader);
+        }
+      else
+        while (g_input_stream_read (G_INPUT_STREAM (blob), buffer, sizeof buffer, cancellable,
+                                    &error) > 0)
+          ;
+      test_assert_no_error (error);
+      g_cancellable_cancel (cancellable);
+      assert_true (g_input_stream_close (G_INPUT_STREAM (blob), NULL, &error));
+      test_assert_no_error (error);
+      assert_layer_reads (image, "multi:latest", async);
+    }
 }
 
 static gpointer
@@ -454,6 +467,32 @@ test_idle_timeout_reply (void **state)
       test_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
       assert_true (g_get_monotonic_time () - start < 10 * G_USEC_PER_SEC);
       assert_stopped_for (client, "got no answer to OpenImage");
+    }
+}
+
+/* The proxy dies while a request is in flight: its exit status and stderr explain. */
+static void
+test_exit_mid_request (void **state)
+{
+  for (int async = 0; async <= 1; async++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (CImgProxyClient) client = new_fake_client ("exit-on=OpenImage", 0);
+      g_autoptr (CImgProxyImage) image = NULL;
+      g_autoptr (GAsyncResult) result = NULL;
+
+      if (async)
+        {
+          cimg_proxy_client_open_image_async (client, "oci:/x:y", NULL, on_result, &result);
+          image = cimg_proxy_client_open_image_finish (client, wait_for (&result), &error);
+        }
+      else
+        image = cimg_proxy_client_open_image (client, "oci:/x:y", NULL, &error);
+      assert_null (image);
+      test_assert_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_PROXY_EXITED);
+      assert_non_null (strstr (error->message, "exited with status 7"));
+      assert_non_null (strstr (error->message, "dying in OpenImage"));
+      assert_stopped_for (client, "exited with status 7");
     }
 }
 
@@ -723,6 +762,7 @@ main (void)
     cmocka_unit_test (test_cancel_blocked_read),
     cmocka_unit_test (test_idle_timeout_blob),
     cmocka_unit_test (test_idle_timeout_reply),
+    cmocka_unit_test (test_exit_mid_request),
     cmocka_unit_test (test_killed_mid_stream_async),
     cmocka_unit_test (test_eight_threads_one_client),
     cmocka_unit_test (test_puller_to_directory),
