@@ -1,17 +1,29 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A stand-in for `skopeo experimental-image-proxy`, for what the real one cannot be made to
- * do. The tests start it through the client's skopeo-argv property; its first argument
- * picks the behaviour:
+ * do: die at chosen moments, break the protocol, stall, or speak a newer protocol than
+ * Debian's skopeo. The tests start it through the client's skopeo-argv property; its first
+ * argument is a comma-separated list of options:
  *
- *   version=X.Y.Z   answer Initialize with protocol X.Y.Z, then fail every other request
- *   exit-at-start   exit with status 3 before reading anything, complaining on stderr
- *   stall-reply     answer Initialize, then never answer anything else
- *   stall-blob      open any image as 1; serve every blob through a pipe that gets 1000
- *                   bytes and then nothing, as from a registry that stopped sending
- *   exit-on=METHOD  answer Initialize, then exit with status 7 on receiving METHOD
+ *   version=X.Y.Z    the protocol to announce (default 0.2.3); from 0.2.8 on, replies carry
+ *                    error_code. Methods newer than the version are unknown, as in skopeo.
+ *   layers=N         how many layers images have (default 1)
+ *   exit-at-start    exit with status 3 before reading anything, complaining on stderr
+ *   exit-on=METHOD   exit with status 7 on receiving METHOD
+ *   die-in-blob      exit with status 9 after the first 1000 bytes of a blob
+ *   stall-reply      never answer anything but Initialize
+ *   stall-blob       serve blobs of unknown size that get 1000 bytes and then nothing
+ *   bad-json-on=M    answer M with something that is not JSON
+ *   extra-fd-on=M    send an extra fd with the answer to M
+ *   no-pipe-id-on=M  answer M with its pipe but pipeid 0
+ *   bad-image-id     answer OpenImage with a string for the image id
+ *   twice-on=M       answer M twice
  *
- * The client appends "experimental-image-proxy" and its options; they are ignored.
+ * Images: a reference containing "missing" does not exist (OpenImage fails with a message
+ * the client cannot tell from other failures; OpenImageOptional answers 0). Every layer is a
+ * blob of 100 "a"s; GetBlob serves as many bytes as it is asked for (up to 64 KiB), and the
+ * layers from GetLayerInfoPiped have media type application/x-piped, so tests can tell
+ * where a layer list came from.
  */
 
 #include <stdio.h>
@@ -22,122 +34,312 @@
 
 #include <json-glib/json-glib.h>
 
-static void
-send_packet (const char *packet, int fd)
+static struct
 {
-  char control[CMSG_SPACE (sizeof (int))] = { 0 };
+  const char *version;
+  guint minor_patch; /* 0.2.x: x */
+  guint layers;
+  const char *exit_on;
+  gboolean die_in_blob;
+  gboolean stall_reply;
+  gboolean stall_blob;
+  const char *bad_json_on;
+  const char *extra_fd_on;
+  const char *no_pipe_id_on;
+  gboolean bad_image_id;
+  const char *twice_on;
+} options = { "0.2.3", 3, 1 };
+
+static const char *current_method;
+
+static gboolean
+is (const char *option, const char *method)
+{
+  return option != NULL && g_str_equal (option, method);
+}
+
+static void
+send_packet (const char *packet, const int *fds, guint n_fds)
+{
+  char control[CMSG_SPACE (4 * sizeof (int))] = { 0 };
   struct iovec iov = { (void *) packet, strlen (packet) };
   struct msghdr message = { 0 };
 
   message.msg_iov = &iov;
   message.msg_iovlen = 1;
-  if (fd >= 0)
+  if (n_fds > 0)
     {
       struct cmsghdr *header;
 
       message.msg_control = control;
-      message.msg_controllen = sizeof control;
+      message.msg_controllen = CMSG_SPACE (n_fds * sizeof (int));
       header = CMSG_FIRSTHDR (&message);
       header->cmsg_level = SOL_SOCKET;
       header->cmsg_type = SCM_RIGHTS;
-      header->cmsg_len = CMSG_LEN (sizeof (int));
-      memcpy (CMSG_DATA (header), &fd, sizeof fd);
+      header->cmsg_len = CMSG_LEN (n_fds * sizeof (int));
+      memcpy (CMSG_DATA (header), fds, n_fds * sizeof (int));
     }
   if (sendmsg (0, &message, MSG_NOSIGNAL) < 0)
     exit (1);
 }
 
+/* Sends one reply, bent as the options say. @fd is a pipe read end to pass, or -1. */
 static void
 reply (gboolean success, const char *value_json, guint pipe_id, const char *error, int fd)
 {
-  g_autofree char *packet =
-    g_strdup_printf ("{\"success\":%s,\"value\":%s,\"pipeid\":%u,\"error\":\"%s\"}",
-                     success ? "true" : "false", value_json, pipe_id, error);
+  g_autofree char *code = NULL;
+  g_autofree char *packet = NULL;
+  int fds[2] = { fd, fd };
+  guint n_fds = fd >= 0 ? 1 : 0;
 
-  send_packet (packet, fd);
+  if (options.minor_patch >= 8)
+    code = g_strdup_printf (",\"error_code\":\"%s\"", success ? "" : "other");
+  packet = g_strdup_printf ("{\"success\":%s,\"value\":%s,\"pipeid\":%u%s,\"error\":\"%s\"}",
+                            success ? "true" : "false", value_json, pipe_id,
+                            code != NULL ? code : "", error);
+
+  if (is (options.bad_json_on, current_method))
+    packet[strlen (packet) / 2] = '\0';
+  if (is (options.extra_fd_on, current_method))
+    {
+      fds[n_fds] = fd >= 0 ? fd : 2;
+      n_fds++;
+    }
+  if (is (options.no_pipe_id_on, current_method))
+    {
+      g_free (packet);
+      packet =
+        g_strdup_printf ("{\"success\":true,\"value\":%s,\"pipeid\":0,\"error\":\"\"}", value_json);
+    }
+  send_packet (packet, fds, n_fds);
+  if (is (options.twice_on, current_method))
+    send_packet (packet, fds, n_fds);
+}
+
+static void
+fail (const char *error)
+{
+  reply (FALSE, "null", 0, error, -1);
+}
+
+/* Serves @data through a pipe; the write end stays open until FinishPipe, as in skopeo. */
+static void
+reply_with_pipe (const char *value_json, const void *data, gsize size)
+{
+  int fds[2];
+
+  if (pipe (fds) != 0 || (size > 0 && write (fds[1], data, size) != (gssize) size))
+    exit (1);
+  reply (TRUE, value_json, (guint) fds[1], "", fds[0]);
+  close (fds[0]);
 }
 
 static char *
-receive_method (void)
+layer_digest (void)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  char buffer[32 * 1024];
-  ssize_t n = recv (0, buffer, sizeof buffer, 0);
-  JsonNode *root;
+  char blob[100];
 
-  if (n <= 0)
-    return NULL;
-  if (!json_parser_load_from_data (parser, buffer, n, NULL))
-    return g_strdup ("");
-  root = json_parser_get_root (parser);
-  if (!JSON_NODE_HOLDS_OBJECT (root))
-    return g_strdup ("");
-  return g_strdup (
-    json_object_get_string_member_with_default (json_node_get_object (root), "method", ""));
+  memset (blob, 'a', sizeof blob);
+  return g_strconcat (
+    "sha256:", g_compute_checksum_for_data (G_CHECKSUM_SHA256, (guchar *) blob, sizeof blob), NULL);
 }
 
-/* A pipe with a little data and then silence; its write end stays open for good. */
-static void
-reply_stalled_blob (void)
+static char *
+layer_list (const char *media_type_key, const char *media_type)
 {
-  char data[1000];
+  g_autofree char *digest = layer_digest ();
+  GString *json = g_string_new ("[");
+
+  for (guint i = 0; i < options.layers; i++)
+    g_string_append_printf (json, "%s{\"digest\":\"%s\",\"size\":100,\"%s\":\"%s\"}",
+                            i > 0 ? "," : "", digest, media_type_key, media_type);
+  g_string_append (json, "]");
+  return g_string_free (json, FALSE);
+}
+
+static void
+serve_manifest (void)
+{
+  g_autofree char *layers = layer_list ("mediaType", "application/vnd.oci.image.layer.v1.tar");
+  g_autofree char *manifest =
+    g_strdup_printf ("{\"schemaVersion\":2,\"mediaType\":"
+                     "\"application/vnd.oci.image.manifest.v1+json\",\"layers\":%s}",
+                     layers);
+  g_autofree char *digest =
+    g_compute_checksum_for_data (G_CHECKSUM_SHA256, (guchar *) manifest, strlen (manifest));
+  g_autofree char *value = g_strdup_printf ("\"sha256:%s\"", digest);
+
+  reply_with_pipe (value, manifest, strlen (manifest));
+}
+
+static void
+serve_blob (JsonArray *args)
+{
+  gint64 size = json_array_get_length (args) == 3 ? json_array_get_int_element (args, 2) : 0;
+  char data[64 * 1024];
   int fds[2];
 
-  memset (data, 'x', sizeof data);
-  if (pipe (fds) != 0 || write (fds[1], data, sizeof data) != sizeof data)
-    exit (1);
-  /* -1: the size is unknown, as from a registry that sends no Content-Length. */
-  reply (TRUE, "-1", (guint) fds[1], "", fds[0]);
-  close (fds[0]);
+  if (options.stall_blob || options.die_in_blob)
+    {
+      memset (data, 'x', 1000);
+      if (pipe (fds) != 0 || write (fds[1], data, 1000) != 1000)
+        exit (1);
+      /* -1: the size is unknown, as from a registry that sends no Content-Length. */
+      reply (TRUE, "-1", (guint) fds[1], "", fds[0]);
+      close (fds[0]);
+      if (options.die_in_blob)
+        {
+          fprintf (stderr, "fake-proxy: dying in the middle of a blob\n");
+          exit (9);
+        }
+      return;
+    }
+  size = CLAMP (size, 0, (gint64) sizeof data);
+  memset (data, 'a', (gsize) size);
+  reply_with_pipe ("null", data, (gsize) size);
+}
+
+static void
+handle (const char *method, JsonArray *args)
+{
+  const char *reference =
+    json_array_get_length (args) > 0 && JSON_NODE_HOLDS_VALUE (json_array_get_element (args, 0)) &&
+        json_node_get_value_type (json_array_get_element (args, 0)) == G_TYPE_STRING
+      ? json_array_get_string_element (args, 0)
+      : "";
+  gboolean missing = strstr (reference, "missing") != NULL;
+
+  if (g_str_equal (method, "OpenImage"))
+    {
+      if (missing)
+        fail ("fake-proxy: nothing here by that name");
+      else
+        reply (TRUE, options.bad_image_id ? "\"abc\"" : "1", 0, "", -1);
+    }
+  else if (g_str_equal (method, "OpenImageOptional") && options.minor_patch >= 4)
+    reply (TRUE, missing ? "0" : "1", 0, "", -1);
+  else if (g_str_equal (method, "CloseImage"))
+    reply (TRUE, "null", 0, "", -1);
+  else if (g_str_equal (method, "GetManifest"))
+    serve_manifest ();
+  else if (g_str_equal (method, "GetFullConfig"))
+    reply_with_pipe ("null", "{\"architecture\":\"amd64\"}",
+                     strlen ("{\"architecture\":\"amd64\"}"));
+  else if (g_str_equal (method, "GetLayerInfo") && options.minor_patch >= 5)
+    {
+      g_autofree char *layers = layer_list ("media_type", "application/x-inline");
+      reply (TRUE, layers, 0, "", -1);
+    }
+  else if (g_str_equal (method, "GetLayerInfoPiped") && options.minor_patch >= 7)
+    {
+      g_autofree char *layers = layer_list ("media_type", "application/x-piped");
+      reply_with_pipe ("null", layers, strlen (layers));
+    }
+  else if (g_str_equal (method, "GetBlob"))
+    serve_blob (args);
+  else if (g_str_equal (method, "FinishPipe"))
+    {
+      /* The pipe id is the write end's fd number, as in skopeo. */
+      close ((int) json_array_get_int_element (args, 0));
+      reply (TRUE, "null", 0, "", -1);
+    }
+  else
+    {
+      g_autofree char *error = g_strdup_printf ("unknown method: %s", method);
+      fail (error);
+    }
+}
+
+static gboolean
+parse_options (const char *spec)
+{
+  g_auto (GStrv) parts = g_strsplit (spec, ",", -1);
+
+  for (char **part = parts; *part != NULL; part++)
+    {
+      const char *value = strchr (*part, '=') != NULL ? strchr (*part, '=') + 1 : NULL;
+      g_autofree char *name =
+        g_strndup (*part, value != NULL ? (gsize) (value - 1 - *part) : strlen (*part));
+
+      if (g_str_equal (name, "version"))
+        {
+          options.version = g_strdup (value);
+          options.minor_patch = g_str_has_prefix (value, "0.2.") ? atoi (value + 4) : 0;
+        }
+      else if (g_str_equal (name, "layers"))
+        options.layers = (guint) atoi (value);
+      else if (g_str_equal (name, "exit-at-start"))
+        {
+          fprintf (stderr, "fake-proxy: refusing to start\n");
+          exit (3);
+        }
+      else if (g_str_equal (name, "exit-on"))
+        options.exit_on = g_strdup (value);
+      else if (g_str_equal (name, "die-in-blob"))
+        options.die_in_blob = TRUE;
+      else if (g_str_equal (name, "stall-reply"))
+        options.stall_reply = TRUE;
+      else if (g_str_equal (name, "stall-blob"))
+        options.stall_blob = TRUE;
+      else if (g_str_equal (name, "bad-json-on"))
+        options.bad_json_on = g_strdup (value);
+      else if (g_str_equal (name, "extra-fd-on"))
+        options.extra_fd_on = g_strdup (value);
+      else if (g_str_equal (name, "no-pipe-id-on"))
+        options.no_pipe_id_on = g_strdup (value);
+      else if (g_str_equal (name, "bad-image-id"))
+        options.bad_image_id = TRUE;
+      else if (g_str_equal (name, "twice-on"))
+        options.twice_on = g_strdup (value);
+      else
+        {
+          fprintf (stderr, "fake-proxy: unknown option “%s”\n", *part);
+          return FALSE;
+        }
+    }
+  return TRUE;
 }
 
 int
 main (int argc, char *argv[])
 {
-  const char *mode = argc > 1 ? argv[1] : "";
-  const char *version = "0.2.3";
-  const char *exit_on = NULL;
-  char *method;
+  char buffer[32 * 1024];
+  ssize_t n;
 
-  if (g_str_equal (mode, "exit-at-start"))
-    {
-      fprintf (stderr, "fake-proxy: refusing to start\n");
-      return 3;
-    }
-  if (g_str_has_prefix (mode, "version="))
-    version = mode + strlen ("version=");
-  else if (g_str_has_prefix (mode, "exit-on="))
-    exit_on = mode + strlen ("exit-on=");
-  else if (!g_str_equal (mode, "stall-reply") && !g_str_equal (mode, "stall-blob"))
-    {
-      fprintf (stderr, "fake-proxy: unknown mode “%s”\n", mode);
-      return 2;
-    }
+  if (argc < 2 || !parse_options (argv[1]))
+    return 2;
 
-  while ((method = receive_method ()) != NULL)
+  while ((n = recv (0, buffer, sizeof buffer, 0)) > 0)
     {
-      g_autofree char *owned G_GNUC_UNUSED = method;
-      g_autofree char *quoted = g_strdup_printf ("\"%s\"", version);
+      g_autoptr (JsonParser) parser = json_parser_new ();
+      g_autofree char *quoted = g_strdup_printf ("\"%s\"", options.version);
+      JsonObject *request;
+      JsonArray *args;
 
-      if (g_str_equal (method, "Shutdown"))
-        break;
-      if (exit_on != NULL && g_str_equal (method, exit_on))
+      if (!json_parser_load_from_data (parser, buffer, n, NULL) ||
+          !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
         {
-          fprintf (stderr, "fake-proxy: dying in %s\n", method);
+          current_method = "";
+          fail ("invalid request");
+          continue;
+        }
+      request = json_node_get_object (json_parser_get_root (parser));
+      current_method = json_object_get_string_member_with_default (request, "method", "");
+      args = json_object_get_array_member (request, "args");
+
+      if (g_str_equal (current_method, "Shutdown"))
+        break;
+      if (is (options.exit_on, current_method))
+        {
+          fprintf (stderr, "fake-proxy: dying in %s\n", current_method);
           return 7;
         }
-      if (g_str_equal (method, "Initialize"))
+      if (g_str_equal (current_method, "Initialize"))
         reply (TRUE, quoted, 0, "", -1);
-      else if (g_str_equal (mode, "stall-reply"))
+      else if (options.stall_reply)
         pause ();
-      else if (g_str_equal (mode, "stall-blob") && g_str_equal (method, "OpenImage"))
-        reply (TRUE, "1", 0, "", -1);
-      else if (g_str_equal (mode, "stall-blob") && g_str_equal (method, "GetBlob"))
-        reply_stalled_blob ();
-      else if (g_str_equal (method, "FinishPipe"))
-        reply (FALSE, "null", 0, "write |1: broken pipe", -1);
       else
-        reply (FALSE, "null", 0, "fake-proxy: not implemented", -1);
+        handle (current_method, args);
     }
   return 0;
 }

@@ -185,6 +185,16 @@ Reply Proxy::call(Method method, const std::vector<Arg>& args, int cancel_fd, Dr
 }
 
 Reply Proxy::exchange(Method method, const std::vector<Arg>& args, int cancel_fd, Drain* drain) {
+    // Between requests the proxy has nothing to say: anything waiting now is a packet nobody
+    // asked for, which would be taken for the answer to this request. (Or the proxy is gone.)
+    if (poll_readable(socket_.get(), 0)) {
+        char probe;
+        if (recv(socket_.get(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
+            fail_exited();
+        fail_protocol(
+            Error(ErrorKind::Protocol, format("The proxy sent a packet nobody asked for before %s",
+                                              method_info(method).name)));
+    }
     std::string request = build_request(method, args);
     if (request.size() > kMaxRequestSize)
         throw Error(ErrorKind::InvalidArgument,
@@ -337,11 +347,10 @@ void Proxy::discard_abandoned() {
         wait_readable(socket_.get(), method);
         Reply reply = receive(method);
         abandoned_.pop_front();
-        if (reply.pipe_id != 0) {
-            // Nobody will read this pipe: close it so the FinishPipe cannot block on it.
-            reply.fds.clear();
-            exchange(Method::FinishPipe, {uint64_t{reply.pipe_id}}, -1, nullptr);
-        }
+        // Nobody will read its pipe: closing it keeps the FinishPipe from blocking, which goes
+        // out once every abandoned reply is in.
+        if (reply.pipe_id != 0)
+            abandon_blob(reply.pipe_id);
     }
 }
 
