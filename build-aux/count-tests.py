@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Prints "N passed, N failed" for one or more meson test logs (meson-logs/testlog*.json).
+"""Prints "N passed, N failed" for meson test logs (meson-logs/testlog*.json) and TAP files.
 
 TAP tests count once per test case, so a CMocka program with twenty cases is twenty tests;
 other tests count once. A test that crashed or timed out before reporting its cases counts
@@ -49,11 +49,25 @@ def count(log_path):
     return passed, failed
 
 
+def count_tap(path):
+    """A plain TAP file, such as run-fuzzers.sh prints."""
+    passed = failed = 0
+    with open(path, encoding="utf-8") as tap:
+        for line in tap:
+            match = TAP_RESULT.match(line)
+            if match:
+                if match.group(1) == "ok":
+                    passed += 1
+                else:
+                    failed += 1
+    return passed, failed
+
+
 def main():
     passed = failed = 0
     for path in sys.argv[1:]:
         try:
-            p, f = count(path)
+            p, f = count_tap(path) if path.endswith(".tap") else count(path)
         except FileNotFoundError:
             print(f"{path}: missing, the run did not finish", file=sys.stderr)
             p, f = 0, 1

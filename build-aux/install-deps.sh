@@ -27,6 +27,8 @@ packages="
   valgrind
   binutils
   clang-format
+  clang
+  libclang-rt-14-dev
   tar
 "
 

@@ -11,7 +11,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 using namespace cimgproxy::core;
 
@@ -243,6 +245,58 @@ test_raw_requests (void **)
   proxy->shutdown ();
 }
 
+// Eight threads share one proxy, each opening images and streaming blobs through the core
+// alone; run under ThreadSanitizer by build-aux/run-sanitizers.sh.
+void
+test_threads_share_proxy (void **)
+{
+  auto proxy = start_skopeo ();
+  char *ref = test_oci_ref ("multi", "latest");
+  JsonArray *layers = test_expected_layers ("multi:latest");
+  std::string reference (ref);
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{ 0 };
+
+  g_free (ref);
+  for (int t = 0; t < 8; t++)
+    threads.emplace_back ([&, t] {
+      for (int round = 0; round < 6; round++)
+        {
+          JsonObject *layer = json_array_get_object_element (layers, (t + round) % 3);
+          std::string digest = json_object_get_string_member (layer, "digest");
+          uint64_t size = json_object_get_int_member (layer, "size");
+          try
+            {
+              uint64_t image = proxy->open_image (reference, false, -1);
+              Proxy::BlobPipe pipe = proxy->get_blob (image, digest, size, -1);
+              g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+              char buffer[65536];
+              uint64_t total = 0;
+              while (total < size)
+                {
+                  ssize_t n = read (pipe.fd.get (), buffer, sizeof buffer);
+                  if (n <= 0)
+                    break;
+                  g_checksum_update (checksum, (const guchar *) buffer, n);
+                  total += (uint64_t) n;
+                }
+              proxy->finish_blob (pipe.pipe_id, std::move (pipe.fd), -1);
+              proxy->close_image (image, -1);
+              if ("sha256:" + std::string (g_checksum_get_string (checksum)) != digest)
+                failures++;
+            }
+          catch (const Error &)
+            {
+              failures++;
+            }
+        }
+    });
+  for (auto &thread : threads)
+    thread.join ();
+  assert_int_equal (failures.load (), 0);
+  proxy->shutdown ();
+}
+
 } // namespace
 
 int
@@ -252,7 +306,7 @@ main ()
     cmocka_unit_test (test_version_parse), cmocka_unit_test (test_build_request),
     cmocka_unit_test (test_parse_reply),   cmocka_unit_test (test_digests_and_layers),
     cmocka_unit_test (test_classify),      cmocka_unit_test (test_version_gating),
-    cmocka_unit_test (test_raw_requests),
+    cmocka_unit_test (test_raw_requests),  cmocka_unit_test (test_threads_share_proxy),
   };
   return cmocka_run_group_tests_name ("core", tests, nullptr, nullptr);
 }
