@@ -42,7 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             break;
         case 3: {
             auto version = Version::parse(input);
-            if (version && Version::parse(version->to_string())->to_string() != version->to_string())
+            if (version &&
+                Version::parse(version->to_string())->to_string() != version->to_string())
                 abort();
             break;
         }

@@ -33,7 +33,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0)
         return 0;
     const int fds_before = count_fds();
-    Method method = static_cast<Method>((data[0] & 0x0f) % (static_cast<int>(Method::Shutdown) + 1));
+    Method method =
+        static_cast<Method>((data[0] & 0x0f) % (static_cast<int>(Method::Shutdown) + 1));
     size_t n_fds = (data[0] >> 4) % 4;
     std::vector<Fd> fds;
     for (size_t i = 0; i < n_fds; i++)
