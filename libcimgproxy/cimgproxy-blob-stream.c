@@ -64,6 +64,12 @@ struct _CImgProxyBlobStream
   guint64 offset;
   guint64 remaining;
 
+  /* A blob from GetRawBlob: read to end-of-file, with the verdict ours to reach: what the
+   * error pipe says, then the digest of what came. */
+  gboolean raw;
+  int error_fd;
+  GChecksum *checksum;
+
   /* Shared with the worker thread that asks for the verdict. */
   GMutex lock;
   GCond done_cond;
@@ -120,13 +126,80 @@ set_done (CImgProxyBlobStream *self, GError *verdict)
   g_mutex_unlock (&self->lock);
 }
 
+/* Reads GetRawBlob's error pipe to its end. skopeo closes it right after the data pipe, so
+ * this waits no longer than a stall would. */
+static gboolean
+read_error_pipe (CImgProxyBlobStream *self, GString *contents, GError **error)
+{
+  int timeout =
+    self->idle_timeout > 0 ? (int) MIN (self->idle_timeout, G_MAXINT / 1000) * 1000 : -1;
+
+  for (;;)
+    {
+      struct pollfd pfd = { self->error_fd, POLLIN, 0 };
+      char buffer[4096];
+      ssize_t n;
+      int ready = poll (&pfd, 1, timeout);
+
+      if (ready < 0 && errno == EINTR)
+        continue;
+      if (ready == 0)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                       "The proxy did not end the error pipe of blob %s in %u seconds",
+                       self->digest, self->idle_timeout);
+          return FALSE;
+        }
+      n = read (self->error_fd, buffer, sizeof buffer);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        continue;
+      if (n <= 0)
+        return TRUE;
+      g_string_append_len (contents, buffer, n);
+    }
+}
+
+/* The verdict on a raw blob whose data pipe reached its end. */
+static GError *
+raw_verdict (CImgProxyBlobStream *self)
+{
+  g_autoptr (GString) contents = g_string_new (NULL);
+  g_autofree char *actual = NULL;
+  GError *error = NULL;
+
+  if (read_error_pipe (self, contents, &error))
+    cimg_core_check_raw_blob_error (contents->str, contents->len, &error);
+  g_close (g_steal_fd (&self->error_fd), NULL);
+  if (error != NULL)
+    {
+      g_prefix_error (&error, "Could not read blob %s of %s: ", self->digest, self->reference);
+      return error;
+    }
+
+  actual = g_strdup_printf ("%.*s:%s", (int) (strchr (self->digest, ':') - self->digest),
+                            self->digest, g_checksum_get_string (self->checksum));
+  if (!g_str_equal (actual, self->digest))
+    g_set_error (&error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_VERIFICATION_FAILED,
+                 "Blob %s of %s does not match its digest: its %" G_GUINT64_FORMAT
+                 " bytes hash to %s",
+                 self->digest, self->reference, self->offset, actual);
+  return error;
+}
+
 /* Hands the completely read pipe back to the proxy and waits for its verdict on the blob. */
 static GError *
 ask_verdict (CImgProxyBlobStream *self, int fd, GCancellable *cancellable)
 {
   GError *error = NULL;
-  CImgCoreProxy *core = _cimg_proxy_client_get_core (self->client, &error);
+  CImgCoreProxy *core;
 
+  if (self->raw)
+    {
+      g_close (fd, NULL);
+      return raw_verdict (self);
+    }
+
+  core = _cimg_proxy_client_get_core (self->client, &error);
   if (core == NULL || !cimg_core_proxy_finish_blob (core, self->pipe_id, fd, cancellable, &error))
     {
       if (core == NULL)
@@ -189,7 +262,13 @@ abandon (CImgProxyBlobStream *self)
 
   if (get_state (self) != BLOB_READING)
     return;
-  if (core != NULL)
+  if (self->raw)
+    {
+      /* Nothing to finish: skopeo's writer sees EPIPE, and the pipes are gone. */
+      g_close (g_steal_fd (&self->fd), NULL);
+      g_close (g_steal_fd (&self->error_fd), NULL);
+    }
+  else if (core != NULL)
     cimg_core_proxy_abandon_blob (core, self->pipe_id, g_steal_fd (&self->fd));
   else
     g_close (g_steal_fd (&self->fd), NULL);
@@ -257,6 +336,8 @@ read_pipe (CImgProxyBlobStream *self, void *buffer, gsize count, GError **error)
       return -1;
     }
 
+  if (n == 0 && self->raw)
+    return 0;
   if (n == 0)
     {
       /* The pipe ended early, which skopeo never does while it lives: its FinishPipe (or its
@@ -272,6 +353,8 @@ read_pipe (CImgProxyBlobStream *self, void *buffer, gsize count, GError **error)
 
   self->offset += (guint64) n;
   self->remaining -= (guint64) n;
+  if (self->raw)
+    g_checksum_update (self->checksum, buffer, n);
   return n;
 }
 
@@ -342,11 +425,17 @@ cimg_proxy_blob_stream_read (GInputStream *stream,
       g_autoptr (GError) local_error = NULL;
       gssize n = read_pipe (self, buffer, count, &local_error);
 
-      if (n >= 0)
+      if (n == 0)
+        {
+          /* A raw blob's end: the data is all there, the verdict is ours to reach. */
+          finish_now (self, cancellable);
+          return read_past_end (self, error);
+        }
+      if (n > 0)
         {
           /* Ask for the verdict right away, so skopeo can release the pipe; a failure is
            * kept for the read that would return end-of-stream. */
-          if (n > 0 && self->remaining == 0)
+          if (self->remaining == 0)
             finish_now (self, cancellable);
           return n;
         }
@@ -389,8 +478,13 @@ cimg_proxy_blob_stream_read_nonblocking (GPollableInputStream *stream,
     }
 
   n = read_pipe (self, buffer, count, error);
-  if (n > 0 && self->remaining == 0)
+  if ((n > 0 && self->remaining == 0) || (n == 0 && self->raw))
     start_finish (self);
+  if (n == 0 && self->raw)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "Waiting for the verdict");
+      return -1;
+    }
   return n;
 }
 
@@ -604,6 +698,9 @@ cimg_proxy_blob_stream_finalize (GObject *object)
   /* GInputStream's dispose closed the stream, so the pipe is finished or abandoned. */
   if (self->done_event >= 0)
     g_close (self->done_event, NULL);
+  if (self->error_fd >= 0)
+    g_close (self->error_fd, NULL);
+  g_clear_pointer (&self->checksum, g_checksum_free);
   g_clear_error (&self->verdict_error);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->done_cond);
@@ -661,11 +758,12 @@ cimg_proxy_blob_stream_class_init (CImgProxyBlobStreamClass *klass)
   /**
    * CImgProxyBlobStream:size:
    *
-   * The size of the blob in bytes: exactly what the stream delivers before end-of-stream.
+   * The size of the blob in bytes: exactly what the stream delivers before end-of-stream; -1
+   * for a blob opened without a known size.
    *
    * Since: 1.0
    */
-  properties[PROP_SIZE] = g_param_spec_int64 ("size", NULL, NULL, 0, G_MAXINT64, 0,
+  properties[PROP_SIZE] = g_param_spec_int64 ("size", NULL, NULL, -1, G_MAXINT64, 0,
                                               G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
@@ -689,6 +787,7 @@ static void
 cimg_proxy_blob_stream_init (CImgProxyBlobStream *self)
 {
   self->fd = -1;
+  self->error_fd = -1;
   self->done_event = -1;
   self->state = BLOB_READING;
   g_mutex_init (&self->lock);
@@ -702,7 +801,8 @@ _cimg_proxy_blob_stream_new (CImgProxyClient *client,
                              gint64 size,
                              gint64 source_size,
                              int fd,
-                             guint32 pipe_id)
+                             guint32 pipe_id,
+                             int error_fd)
 {
   CImgProxyBlobStream *self = g_object_new (CIMG_PROXY_TYPE_BLOB_STREAM, NULL);
 
@@ -716,6 +816,15 @@ _cimg_proxy_blob_stream_new (CImgProxyClient *client,
   /* skopeo hands out blocking pipes; the pollable reads need them not to block. */
   if (!g_unix_set_fd_nonblocking (fd, TRUE, NULL))
     g_debug ("Could not make the pipe of blob %s non-blocking: %s", digest, g_strerror (errno));
+  if (error_fd >= 0)
+    {
+      /* GetRawBlob: no size to stop at, the pipe ends with the data. */
+      self->raw = TRUE;
+      self->error_fd = error_fd;
+      self->checksum = g_checksum_new (_cimg_proxy_digest_checksum_type (digest));
+      self->remaining = G_MAXUINT64;
+      return self;
+    }
   /* skopeo keeps the pipe open until FinishPipe, so a source shorter than @size would leave
    * the last read waiting forever. When the source told its size, stop there instead: the
    * verdict then reports the mismatch. A longer source shows up as surplus bytes. */
@@ -746,9 +855,9 @@ cimg_proxy_blob_stream_get_digest (CImgProxyBlobStream *self)
  * @self: a blob stream
  *
  * The size the blob was opened with: the number of bytes the stream delivers before
- * end-of-stream.
+ * end-of-stream, or -1 if it was opened without a known size.
  *
- * Returns: the size of the blob in bytes
+ * Returns: the size of the blob in bytes, or -1
  *
  * Since: 1.0
  */

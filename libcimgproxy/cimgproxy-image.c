@@ -289,6 +289,55 @@ cimg_proxy_image_get_layer_info (CImgProxyImage *self, GCancellable *cancellable
   return result;
 }
 
+int
+_cimg_proxy_digest_checksum_type (const char *digest)
+{
+  if (g_str_has_prefix (digest, "sha256:"))
+    return G_CHECKSUM_SHA256;
+  if (g_str_has_prefix (digest, "sha384:"))
+    return G_CHECKSUM_SHA384;
+  if (g_str_has_prefix (digest, "sha512:"))
+    return G_CHECKSUM_SHA512;
+  return -1;
+}
+
+static CImgProxyBlobStream *
+open_raw_blob (CImgProxyImage *self,
+               CImgCoreProxy *core,
+               const char *digest,
+               GCancellable *cancellable,
+               GError **error)
+{
+  gint64 source_size = -1;
+  int data_fd = -1;
+  int error_fd = -1;
+
+  if (!cimg_core_proxy_supports_raw_blob (core))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   "Blob %s of %s has no known size; reading it needs its exact size, or "
+                   "skopeo 1.19 or newer (image proxy protocol 0.2.8)",
+                   digest, self->reference);
+      return NULL;
+    }
+  if (_cimg_proxy_digest_checksum_type (digest) < 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   "Blob %s of %s has no known size, and its digest algorithm is not one the "
+                   "library can verify itself",
+                   digest, self->reference);
+      return NULL;
+    }
+  if (!cimg_core_proxy_get_raw_blob (core, self->id, digest, &data_fd, &error_fd, &source_size,
+                                     cancellable, error))
+    {
+      g_prefix_error (error, "Could not open blob %s of %s: ", digest, self->reference);
+      return NULL;
+    }
+  return _cimg_proxy_blob_stream_new (self->client, self->reference, digest, -1, source_size,
+                                      data_fd, 0, error_fd);
+}
+
 /**
  * cimg_proxy_image_open_blob:
  * @self: an image
@@ -304,6 +353,11 @@ cimg_proxy_image_get_layer_info (CImgProxyImage *self, GCancellable *cancellable
  * that would return end-of-stream fails instead with %CIMG_PROXY_ERROR_VERIFICATION_FAILED,
  * so consumers must not commit the data before they saw end-of-stream. See
  * [class@CImgProxy.BlobStream].
+ *
+ * A @size of -1 opens a blob whose size is not known. That needs skopeo 1.19 or later
+ * (protocol 0.2.8, GetRawBlob), whose proxy does not verify such blobs; the stream computes
+ * the digest itself then, which it can for `sha256`, `sha384` and `sha512` digests. Older
+ * proxies fail with %G_IO_ERROR_NOT_SUPPORTED.
  *
  * Returns: (transfer full): a stream of the blob, or `NULL` with @error set
  *
@@ -332,19 +386,16 @@ cimg_proxy_image_open_blob (CImgProxyImage *self,
                    "“%s” is not a valid digest; expected “algorithm:hex”, like sha256:…", digest);
       return NULL;
     }
-  /* GetBlob checks the byte count against the size it is given, so it must be exact; blobs
-   * of unknown size need GetRawBlob, which skopeo 1.19 introduced. */
-  if (size < 0)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                   "Blob %s of %s has no known size; reading it needs its exact size", digest,
-                   self->reference);
-      return NULL;
-    }
 
   core = get_core (self, error);
   if (core == NULL)
     return NULL;
+
+  /* GetBlob checks the byte count against the size it is given, so that size must be exact;
+   * a blob of unknown size takes GetRawBlob, which skopeo 1.19 introduced and which leaves
+   * the verification to us. */
+  if (size < 0)
+    return open_raw_blob (self, core, digest, cancellable, error);
 
   if (!cimg_core_proxy_get_blob (core, self->id, digest, (guint64) size, &fd, &pipe_id,
                                  &source_size, cancellable, error))
@@ -354,7 +405,7 @@ cimg_proxy_image_open_blob (CImgProxyImage *self,
     }
 
   return _cimg_proxy_blob_stream_new (self->client, self->reference, digest, size, source_size, fd,
-                                      pipe_id);
+                                      pipe_id, -1);
 }
 
 /**

@@ -22,7 +22,10 @@ CImgProxyBlobStream *_cimg_proxy_blob_stream_new (CImgProxyClient *client,
                                                   gint64 size,
                                                   gint64 source_size,
                                                   int fd,
-                                                  guint32 pipe_id);
+                                                  guint32 pipe_id,
+                                                  int error_fd);
+/* The GChecksumType for a digest's algorithm, or -1 when GLib has none. */
+int _cimg_proxy_digest_checksum_type (const char *digest);
 
 /* The synchronous body of an asynchronous call: returns its result, or NULL with @error set
  * (NULL without an error is a valid result too). */

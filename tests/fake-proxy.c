@@ -18,6 +18,7 @@
  *   no-pipe-id-on=M  answer M with its pipe but pipeid 0
  *   bad-image-id     answer OpenImage with a string for the image id
  *   twice-on=M       answer M twice
+ *   raw-error        GetRawBlob sends 50 bytes, then a "retryable" error on its error pipe
  *
  * Images: a reference containing "missing" does not exist (OpenImage fails with a message
  * the client cannot tell from other failures; OpenImageOptional answers 0). Every layer is a
@@ -48,6 +49,7 @@ static struct
   const char *no_pipe_id_on;
   gboolean bad_image_id;
   const char *twice_on;
+  gboolean raw_error;
 } options = { "0.2.3", 3, 1 };
 
 static const char *current_method;
@@ -208,6 +210,35 @@ serve_blob (JsonArray *args)
   reply_with_pipe ("null", data, (gsize) size);
 }
 
+/* GetRawBlob: the data and an error pipe, both closed by the server once the copy ends. */
+static void
+serve_raw_blob (void)
+{
+  const char *error_json = "{\"code\":\"retryable\",\"message\":\"fake: connection reset\"}";
+  char data[100];
+  int data_pipe[2];
+  int error_pipe[2];
+  int fds[2];
+  gsize size = options.raw_error ? 50 : sizeof data;
+
+  memset (data, 'a', sizeof data);
+  if (pipe (data_pipe) != 0 || pipe (error_pipe) != 0 ||
+      write (data_pipe[1], data, size) != (gssize) size)
+    exit (1);
+  if (options.raw_error && write (error_pipe[1], error_json, strlen (error_json)) < 0)
+    exit (1);
+  close (data_pipe[1]);
+  close (error_pipe[1]);
+
+  fds[0] = data_pipe[0];
+  fds[1] = error_pipe[0];
+  send_packet ("{\"success\":true,\"value\":-1,\"pipeid\":0,\"error_code\":\"\","
+               "\"error\":\"\"}",
+               fds, 2);
+  close (data_pipe[0]);
+  close (error_pipe[0]);
+}
+
 static void
 handle (const char *method, JsonArray *args)
 {
@@ -246,6 +277,8 @@ handle (const char *method, JsonArray *args)
     }
   else if (g_str_equal (method, "GetBlob"))
     serve_blob (args);
+  else if (g_str_equal (method, "GetRawBlob") && options.minor_patch >= 8)
+    serve_raw_blob ();
   else if (g_str_equal (method, "FinishPipe"))
     {
       /* The pipe id is the write end's fd number, as in skopeo. */
@@ -299,6 +332,8 @@ parse_options (const char *spec)
         options.bad_image_id = TRUE;
       else if (g_str_equal (name, "twice-on"))
         options.twice_on = g_strdup (value);
+      else if (g_str_equal (name, "raw-error"))
+        options.raw_error = TRUE;
       else
         {
           fprintf (stderr, "fake-proxy: unknown option “%s”\n", *part);

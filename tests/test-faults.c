@@ -19,6 +19,12 @@ extern char **environ;
 
 #define SMALL_BLOB_DIGEST "sha256:2816597888e4a0d3a36b82b83316ab32680eb8f00f8cd3b904d681246d285a0e"
 
+static void
+on_result (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
 static CImgProxyClient *
 new_fake_client (const char *options, GError **error)
 {
@@ -239,6 +245,86 @@ test_version_gated_paths (void **state)
     }
 }
 
+/* A blob of unknown size: GetRawBlob on 0.2.8, where the library verifies the digest itself;
+ * refused before. Read synchronously and asynchronously. */
+static void
+test_raw_blob (void **state)
+{
+  const char *other_digest =
+    "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+  struct
+  {
+    const char *options;
+    const char *digest;
+    GQuark domain;
+    int code;
+  } cases[] = {
+    { "version=0.2.8", SMALL_BLOB_DIGEST, 0, 0 },
+    { "version=0.2.8", other_digest, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_VERIFICATION_FAILED },
+    { "version=0.2.8,raw-error", SMALL_BLOB_DIGEST, CIMG_PROXY_ERROR,
+      CIMG_PROXY_ERROR_REQUEST_FAILED },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    for (int async = 0; async <= 1; async++)
+      {
+        g_autoptr (GError) error = NULL;
+        g_autoptr (CImgProxyClient) client = new_fake_client (cases[i].options, &error);
+        g_autoptr (CImgProxyImage) image = NULL;
+        g_autoptr (CImgProxyBlobStream) blob = NULL;
+        g_autoptr (GOutputStream) sink = g_memory_output_stream_new_resizable ();
+        g_autoptr (GAsyncResult) result = NULL;
+        gssize copied;
+
+        test_assert_no_error (error);
+        image = cimg_proxy_client_open_image (client, "oci:/fake:latest", NULL, &error);
+        blob = cimg_proxy_image_open_blob (image, cases[i].digest, -1, NULL, &error);
+        test_assert_no_error (error);
+        assert_int_equal (cimg_proxy_blob_stream_get_size (blob), -1);
+        if (async)
+          {
+            g_output_stream_splice_async (sink, G_INPUT_STREAM (blob),
+                                          G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE, G_PRIORITY_DEFAULT,
+                                          NULL, on_result, &result);
+            while (result == NULL)
+              g_main_context_iteration (NULL, TRUE);
+            copied = g_output_stream_splice_finish (sink, result, &error);
+          }
+        else
+          copied = g_output_stream_splice (sink, G_INPUT_STREAM (blob),
+                                           G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE, NULL, &error);
+        if (cases[i].domain == 0)
+          {
+            test_assert_no_error (error);
+            assert_int_equal (copied, 100);
+          }
+        else
+          {
+            assert_int_equal (copied, -1);
+            test_assert_error (error, cases[i].domain, cases[i].code);
+          }
+        g_clear_error (&error);
+
+        /* No FinishPipe and no broken state: the client carries on. */
+        g_clear_object (&blob);
+        blob = cimg_proxy_image_open_blob (image, SMALL_BLOB_DIGEST, 100, NULL, &error);
+        test_assert_no_error (error);
+      }
+
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (CImgProxyClient) client = new_fake_client ("version=0.2.7", &error);
+    g_autoptr (CImgProxyImage) image =
+      cimg_proxy_client_open_image (client, "oci:/fake:latest", NULL, &error);
+    g_autoptr (CImgProxyBlobStream) blob =
+      cimg_proxy_image_open_blob (image, SMALL_BLOB_DIGEST, -1, NULL, &error);
+
+    assert_null (blob);
+    test_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED);
+    assert_non_null (strstr (error->message, "skopeo 1.19"));
+  }
+}
+
 /* 1000 layers inline: a reply far larger than 32 KiB (skopeo issue 72 of the Rust client). */
 static void
 test_large_reply (void **state)
@@ -420,6 +506,7 @@ main (void)
     cmocka_unit_test (test_fault_modes),
     cmocka_unit_test (test_protocol_violation_is_final),
     cmocka_unit_test (test_version_gated_paths),
+    cmocka_unit_test (test_raw_blob),
     cmocka_unit_test (test_large_reply),
     cmocka_unit_test (test_child_holds_only_its_fds),
     cmocka_unit_test (test_fds_are_cloexec),

@@ -234,6 +234,26 @@ gboolean cimg_core_proxy_finish_blob(CImgCoreProxy* proxy, guint32 pipe_id, int 
     return guard(error, [&] { proxy->proxy->finish_blob(pipe_id, std::move(pipe), cancel.get()); });
 }
 
+gboolean cimg_core_proxy_supports_raw_blob(CImgCoreProxy* proxy) {
+    return proxy->proxy->supports(Method::GetRawBlob);
+}
+
+gboolean cimg_core_proxy_get_raw_blob(CImgCoreProxy* proxy, guint64 image, const char* digest,
+                                      int* out_data_fd, int* out_error_fd, gint64* out_source_size,
+                                      GCancellable* cancellable, GError** error) {
+    CancelFd cancel(cancellable);
+    return guard(error, [&] {
+        Proxy::RawBlob blob = proxy->proxy->get_raw_blob(image, digest, cancel.get());
+        *out_source_size = blob.source_size;
+        *out_error_fd = blob.error.release();
+        *out_data_fd = blob.data.release();
+    });
+}
+
+gboolean cimg_core_check_raw_blob_error(const char* data, gsize length, GError** error) {
+    return guard(error, [&] { check_raw_blob_error(std::string_view(data, length)); });
+}
+
 void cimg_core_proxy_abandon_blob(CImgCoreProxy* proxy, guint32 pipe_id, int fd) {
     // Closing first makes skopeo's writer fail at its next write, so the deferred FinishPipe
     // returns at once.

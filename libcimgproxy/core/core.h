@@ -45,6 +45,14 @@ gboolean cimg_core_proxy_get_blob(CImgCoreProxy* proxy, guint64 image, const cha
                                   guint64 size, int* out_fd, guint32* out_pipe_id,
                                   gint64* out_source_size, GCancellable* cancellable,
                                   GError** error);
+/* GetRawBlob, on proxies that have it (protocol 0.2.8): two pipes, the data and the error. */
+gboolean cimg_core_proxy_supports_raw_blob(CImgCoreProxy* proxy);
+gboolean cimg_core_proxy_get_raw_blob(CImgCoreProxy* proxy, guint64 image, const char* digest,
+                                      int* out_data_fd, int* out_error_fd, gint64* out_source_size,
+                                      GCancellable* cancellable, GError** error);
+/* What GetRawBlob's error pipe held: FALSE with @error set if it reports a failure. */
+gboolean cimg_core_check_raw_blob_error(const char* data, gsize length, GError** error);
+
 /* Takes ownership of @fd, whose blob has been read to its announced size, and reports
  * skopeo's verdict on it. */
 gboolean cimg_core_proxy_finish_blob(CImgCoreProxy* proxy, guint32 pipe_id, int fd,

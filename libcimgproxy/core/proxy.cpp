@@ -506,6 +506,36 @@ Proxy::BlobPipe Proxy::get_blob(uint64_t image, const std::string& digest, uint6
                     source_size && *source_size >= 0 ? *source_size : -1};
 }
 
+Proxy::RawBlob Proxy::get_raw_blob(uint64_t image, const std::string& digest, int cancel_fd) {
+    Reply reply = call(Method::GetRawBlob, {image, digest}, cancel_fd);
+    if (!reply.success)
+        throw Error(ErrorKind::RequestFailed, reply.error);
+    std::optional<int64_t> source_size = json_to_int(reply.value.get());
+    return RawBlob{std::move(reply.fds.at(0)), std::move(reply.fds.at(1)),
+                   source_size && *source_size >= 0 ? *source_size : -1};
+}
+
+void check_raw_blob_error(std::string_view json) {
+    if (json.empty())
+        return;
+    JsonNodePtr root;
+    {
+        std::unique_ptr<JsonParser, decltype(&g_object_unref)> parser(json_parser_new_immutable(),
+                                                                      g_object_unref);
+        if (json_parser_load_from_data(parser.get(), json.data(), static_cast<gssize>(json.size()),
+                                       nullptr))
+            root.reset(json_node_copy(json_parser_get_root(parser.get())));
+    }
+    if (!root || !JSON_NODE_HOLDS_OBJECT(root.get()))
+        throw Error(ErrorKind::Protocol, "GetRawBlob's error pipe held something other than an "
+                                         "error object");
+    JsonObject* object = json_node_get_object(root.get());
+    const char* code = json_object_get_string_member_with_default(object, "code", "other");
+    const char* message = json_object_get_string_member_with_default(object, "message", "");
+    throw Error(ErrorKind::RequestFailed,
+                format("%s (%s)", *message != '\0' ? message : "the transfer failed", code));
+}
+
 void Proxy::finish_blob(uint32_t pipe_id, Fd fd, int cancel_fd) {
     // Bytes beyond the announced size mean the descriptor lied; stop at the first one, and
     // the closed pipe keeps skopeo's writer from blocking the FinishPipe.

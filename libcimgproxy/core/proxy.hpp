@@ -63,6 +63,15 @@ class Proxy {
     BlobPipe get_blob(uint64_t image, const std::string& digest, uint64_t size, int cancel_fd);
     // Collects skopeo's verdict on a blob after exactly its size was read from `fd`.
     void finish_blob(uint32_t pipe_id, Fd fd, int cancel_fd);
+    // GetRawBlob (protocol 0.2.8): the blob's data and, on a second pipe, the error that ended
+    // it, if any. No FinishPipe and no verification: the reader checks the digest itself.
+    struct RawBlob {
+        Fd data;
+        Fd error;
+        int64_t source_size = -1;
+    };
+    RawBlob get_raw_blob(uint64_t image, const std::string& digest, int cancel_fd);
+
     // Forgets a blob whose reader gave up and closed its pipe, without waiting: its
     // FinishPipe (which skopeo needs to release the pipe, and which now fails fast with EPIPE)
     // goes out ahead of the next request.
@@ -131,5 +140,10 @@ class Proxy {
 ErrorKind classify_open_failure(std::string_view message);
 // The same for the FinishPipe of a blob: a digest or size mismatch, or something else.
 ErrorKind classify_transfer_failure(std::string_view message);
+
+// What GetRawBlob's error pipe held once the data ended: nothing when the transfer went
+// well, else {"code": "EPIPE"|"retryable"|"other", "message": "..."}, thrown as
+// Error(RequestFailed) (or Error(Protocol) when it is not that).
+void check_raw_blob_error(std::string_view json);
 
 } // namespace cimgproxy::core
