@@ -10,6 +10,7 @@
 #include "test-util.h"
 
 #include <fcntl.h>
+#include <glib/gstdio.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -358,6 +359,30 @@ process_fds (int pid)
   return fds;
 }
 
+/* Whether a regular file in @dir (not below it) modified after @since holds @needle. */
+static gboolean
+recent_file_contains (const char *dir, gint64 since, const char *needle)
+{
+  g_autoptr (GDir) listing = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      g_autofree char *contents = NULL;
+      gsize length = 0;
+      GStatBuf info;
+
+      if (g_lstat (path, &info) != 0 || !S_ISREG (info.st_mode) ||
+          (gint64) info.st_mtime * G_USEC_PER_SEC < since)
+        continue;
+      if (g_file_get_contents (path, &contents, &length, NULL) &&
+          g_strstr_len (contents, length, needle) != NULL)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 /* The fake opens nothing of its own, so its fds are exactly what it inherited. */
 static void
 test_child_holds_only_its_fds (void **state)
@@ -365,6 +390,7 @@ test_child_holds_only_its_fds (void **state)
   const char *secret = "{\"auths\":{\"r.example\":{\"auth\":\"c2VjcmV0LXVzZXI6aHVudGVyMg==\"}}}";
   g_autoptr (GBytes) auth = g_bytes_new_static (secret, strlen (secret));
   const char *argv[] = { g_getenv ("CIMG_FAKE_PROXY"), "version=0.2.3", NULL };
+  gint64 start = g_get_real_time () - G_USEC_PER_SEC;
 
   for (int with_auth = 0; with_auth <= 1; with_auth++)
     {
@@ -385,6 +411,10 @@ test_child_holds_only_its_fds (void **state)
       assert_true (g_str_has_prefix (g_hash_table_lookup (fds, "2"), "pipe:"));
       if (with_auth)
         assert_true (g_str_has_prefix (g_hash_table_lookup (fds, "3"), "/memfd:cimgproxy-auth"));
+
+      /* Nor in a file: none written since the test began holds it. */
+      assert_false (recent_file_contains (g_get_tmp_dir (), start, "c2VjcmV0LXVzZXI6"));
+      assert_false (recent_file_contains (g_get_user_runtime_dir (), start, "c2VjcmV0LXVzZXI6"));
 
       /* Nor does the secret travel in the environment. */
       environ_path = g_strdup_printf ("/proc/%d/environ", _cimg_proxy_client_get_pid (client));
