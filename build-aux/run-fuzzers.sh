@@ -32,7 +32,8 @@ for target in $targets; do
      "$builddir/tests/fuzz/fuzz-$target" -max_total_time="$seconds" -timeout=10 \
        -artifact_prefix="$builddir/" "$corpus" "tests/fuzz/corpus/$target" >"$log" 2>&1; then
     runs=$(grep -o 'Done [0-9]* runs' "$log" | tail -n 1)
-    echo "ok $n - fuzz-$target: ${runs:-done} in ${seconds} s, corpus $(ls "$corpus" | wc -l) inputs"
+    inputs=$(ls "$corpus" | wc -l)
+    echo "ok $n - fuzz-$target: ${runs:-done} in ${seconds} s, corpus $inputs inputs"
   else
     echo "not ok $n - fuzz-$target found a crash; see $log and $builddir/crash-*"
     tail -n 30 "$log" | sed 's/^/# /'

@@ -28,7 +28,8 @@ int main (string[] args) {
         var all_match = true;
         foreach (var layer in image.get_layer_info (null)) {
             var match = layer_matches (image, layer);
-            print ("%s %lld %s\n", layer.get_digest (), layer.get_size (), match ? "OK" : "MISMATCH");
+            print ("%s %lld %s\n", layer.get_digest (), layer.get_size (),
+                   match ? "OK" : "MISMATCH");
             all_match &= match;
         }
         client.close (null);

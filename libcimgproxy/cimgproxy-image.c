@@ -383,7 +383,7 @@ cimg_proxy_image_open_blob (CImgProxyImage *self,
   if (!cimg_core_is_valid_digest (digest))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                   "“%s” is not a valid digest; expected “algorithm:hex”, like sha256:…", digest);
+                   "“%s” is not a valid digest, which reads algorithm:hex", digest);
       return NULL;
     }
 

@@ -144,7 +144,8 @@ test_fault_modes (void **state)
                   step_name (cases[i].step), error->message);
       test_assert_error (error, cases[i].domain, cases[i].code);
       if (!message_says (error->message, cases[i].says))
-        fail_msg ("%s: “%s” does not say “%s”", cases[i].options, error->message, cases[i].says);
+        fail_msg ("%s: \"%s\" does not say \"%s\"", cases[i].options, error->message,
+                  cases[i].says);
       if (g_get_monotonic_time () - start > 5 * G_USEC_PER_SEC)
         fail_msg ("%s: took %.1f s", cases[i].options,
                   (g_get_monotonic_time () - start) / (double) G_USEC_PER_SEC);

@@ -68,7 +68,8 @@ const tests = {
         assertEqual(config.rootfs.diff_ids.join(), want.layers.map(l => l.diff_id).join(),
             'diff_ids');
         const infos = image.get_layer_info(null);
-        assertEqual(infos.map(i => `${i.get_digest()} ${i.get_size()} ${i.get_media_type()}`).join(),
+        const describe = i => `${i.get_digest()} ${i.get_size()} ${i.get_media_type()}`;
+        assertEqual(infos.map(describe).join(),
             want.layers.map(l => `${l.digest} ${l.size} ${l.media_type}`).join(), 'layer infos');
         client.close(null);
     },
