@@ -30,6 +30,9 @@ packages="
   clang
   libclang-rt-14-dev
   tar
+  docker-registry
+  apache2-utils
+  openssl
 "
 
 missing=""

@@ -23,6 +23,8 @@
  * @CIMG_PROXY_ERROR_NOT_FOUND: the image does not exist in the place the reference points to
  * @CIMG_PROXY_ERROR_INVALID_REFERENCE: the reference is not of the form `TRANSPORT:NAME` with
  *   a transport skopeo knows, or its name part is malformed
+ * @CIMG_PROXY_ERROR_AUTHENTICATION_FAILED: the registry refused the credentials, or wants some
+ *   and got none; see [property@CImgProxy.Client:authfile]
  *
  * Errors of the %CIMG_PROXY_ERROR domain. Failures of plain I/O, cancellation and calls that
  * the running skopeo is too old for are reported in the %G_IO_ERROR domain instead

@@ -92,7 +92,13 @@ def canonical_json(obj):
 def prng_bytes(label, size):
     # Seeding per file keeps each file's content stable even if the set or
     # order of generated files changes.
-    return random.Random("mkoci:" + label).randbytes(size)
+    # randbytes() cannot make more than 256 MiB at once; larger sizes come in chunks, each
+    # seeded on its own (sizes up to one chunk come out as they always did).
+    chunk = 64 * MIB
+    if size <= chunk:
+        return random.Random("mkoci:" + label).randbytes(size)
+    return b"".join(random.Random(f"mkoci:{label}:{i}").randbytes(min(chunk, size - offset))
+                    for i, offset in enumerate(range(0, size, chunk)))
 
 
 # --- tar layers -------------------------------------------------------------
@@ -169,7 +175,7 @@ class OciLayout:
             f.write(canonical_json(index))
 
 
-def add_image(layout, arch, layers, cmd):
+def add_image(layout, arch, layers, cmd, level=9):
     """Store layers, config and manifest; return the manifest descriptor and
     the facts expected.json records about the image.
 
@@ -180,7 +186,7 @@ def add_image(layout, arch, layers, cmd):
     for entries, comment in layers:
         tar = build_tar(entries)
         # mtime=0 keeps the gzip header, and so the layer digest, stable.
-        desc = layout.put_blob(gzip.compress(tar, mtime=0), LAYER_TYPE)
+        desc = layout.put_blob(gzip.compress(tar, compresslevel=level, mtime=0), LAYER_TYPE)
         layer_facts.append({
             "digest": desc["digest"],
             "size": desc["size"],
@@ -331,6 +337,31 @@ def make_sample(root, host):
     return facts
 
 
+def make_extra(outdir, big_mib):
+    """The large images the registry tests push: many/ with 60 small layers, and big/ with
+    one layer of big_mib MiB of incompressible data. They take time and disk, so they are
+    made on request (--extra), not with the others."""
+    host = host_arch()
+    facts = {}
+    many = [([file_entry(f"layer-{i:02d}.txt", f"layer {i}\n".encode())], f"add layer-{i:02d}")
+            for i in range(60)]
+    layout = OciLayout(os.path.join(outdir, "many"))
+    desc, facts["many:latest"] = add_image(layout, host, many, ["/bin/true"])
+    layout.tag("latest", desc)
+    layout.finish()
+
+    big = [([file_entry("data/big.bin", prng_bytes("big", big_mib * MIB))], "add data/big.bin")]
+    layout = OciLayout(os.path.join(outdir, "big"))
+    # Level 1: random data does not compress anyway, and level 9 would take minutes.
+    desc, facts["big:latest"] = add_image(layout, host, big, ["/bin/true"], level=1)
+    layout.tag("latest", desc)
+    layout.finish()
+
+    with open(os.path.join(outdir, "extra.json"), "w", encoding="utf-8") as f:
+        json.dump({"host_arch": host, "images": facts}, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
 # --- driver -----------------------------------------------------------------
 
 def reset_outdir(outdir):
@@ -353,7 +384,18 @@ def main():
     parser = argparse.ArgumentParser(description="Generate OCI test images.")
     parser.add_argument("outdir", help="directory to create or replace")
     parser.add_argument("--stamp", help="file to touch once the images are written")
+    parser.add_argument("--extra", action="store_true",
+                        help="make only the large many/ and big/ images, into OUTDIR")
+    parser.add_argument("--big-mib", type=int, default=512,
+                        help="size of the big/ image's layer in MiB (with --extra)")
     args = parser.parse_args()
+
+    if args.extra:
+        for name in ("many", "big"):
+            shutil.rmtree(os.path.join(args.outdir, name), ignore_errors=True)
+        os.makedirs(args.outdir, exist_ok=True)
+        make_extra(args.outdir, args.big_mib)
+        return
 
     reset_outdir(args.outdir)
     host = host_arch()

@@ -51,6 +51,9 @@ void set_error(GError** error, const Error& failure) {
     case ErrorKind::InvalidReference:
         code = CIMG_PROXY_ERROR_INVALID_REFERENCE;
         break;
+    case ErrorKind::AuthenticationFailed:
+        code = CIMG_PROXY_ERROR_AUTHENTICATION_FAILED;
+        break;
     case ErrorKind::NotSupported:
         domain = G_IO_ERROR;
         code = G_IO_ERROR_NOT_SUPPORTED;

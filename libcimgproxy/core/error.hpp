@@ -21,6 +21,7 @@ enum class ErrorKind {
     Closed,
     NotFound,
     InvalidReference,
+    AuthenticationFailed,
     // G_IO_ERROR codes
     NotSupported,
     Cancelled,

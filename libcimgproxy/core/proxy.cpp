@@ -66,6 +66,10 @@ ErrorKind classify_open_failure(std::string_view message) {
     if (contains(message, "no descriptor found for reference") ||
         contains(message, "manifest unknown") || contains(message, "identifier is not an image"))
         return ErrorKind::NotFound;
+    // The registry's UNAUTHORIZED and DENIED error codes, as docker/distribution words them
+    if (contains(message, "unauthorized:") || contains(message, "authentication required") ||
+        contains(message, "denied:"))
+        return ErrorKind::AuthenticationFailed;
     // alltransports.ParseImageName and the docker reference parser
     if (g_str_has_prefix(std::string(message).c_str(), "Invalid image name") ||
         contains(message, "invalid reference format"))
