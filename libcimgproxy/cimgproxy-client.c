@@ -53,6 +53,7 @@ struct _CImgProxyClient
   char *cert_dir;
   CImgProxyTlsVerify tls_verify;
   gboolean insecure_policy;
+  char *policy;
   char *registries_conf;
   gboolean debug;
   guint idle_timeout;
@@ -88,6 +89,7 @@ enum
   PROP_CERT_DIR,
   PROP_TLS_VERIFY,
   PROP_INSECURE_POLICY,
+  PROP_POLICY,
   PROP_REGISTRIES_CONF,
   PROP_DEBUG,
   PROP_IDLE_TIMEOUT,
@@ -111,6 +113,7 @@ cimg_proxy_client_finalize (GObject *object)
   g_clear_pointer (&self->auth_data, g_bytes_unref);
   g_free (self->cert_dir);
   g_free (self->registries_conf);
+  g_free (self->policy);
 
   G_OBJECT_CLASS (cimg_proxy_client_parent_class)->finalize (object);
 }
@@ -142,6 +145,9 @@ cimg_proxy_client_get_property (GObject *object, guint prop_id, GValue *value, G
       break;
     case PROP_INSECURE_POLICY:
       g_value_set_boolean (value, self->insecure_policy);
+      break;
+    case PROP_POLICY:
+      g_value_set_string (value, self->policy);
       break;
     case PROP_REGISTRIES_CONF:
       g_value_set_string (value, self->registries_conf);
@@ -190,6 +196,9 @@ cimg_proxy_client_set_property (GObject *object,
       break;
     case PROP_INSECURE_POLICY:
       self->insecure_policy = g_value_get_boolean (value);
+      break;
+    case PROP_POLICY:
+      self->policy = g_value_dup_string (value);
       break;
     case PROP_REGISTRIES_CONF:
       self->registries_conf = g_value_dup_string (value);
@@ -288,12 +297,25 @@ cimg_proxy_client_class_init (CImgProxyClientClass *klass)
    * CImgProxyClient:insecure-policy:
    *
    * Run skopeo with `--insecure-policy`, accepting images whatever containers-policy.json(5)
-   * says. Only skopeo 1.14 and later check the policy in the proxy at all.
+   * says. With skopeo before 1.13, whose proxy checks no policy, this is also the explicit
+   * way to use such a proxy despite a policy that asks for signatures.
    *
    * Since: 1.0
    */
   properties[PROP_INSECURE_POLICY] =
     g_param_spec_boolean ("insecure-policy", NULL, NULL, FALSE, construct_only);
+
+  /**
+   * CImgProxyClient:policy:
+   *
+   * A containers-policy.json(5) file to use instead of the user's or the system's (skopeo's
+   * `--policy`). Only proxies speaking protocol 0.2.6 (skopeo 1.13) or later check the policy
+   * themselves; with older ones the client reads it and refuses images it would have them
+   * check, see [method@CImgProxy.Client.get_enforces_policy].
+   *
+   * Since: 1.0
+   */
+  properties[PROP_POLICY] = g_param_spec_string ("policy", NULL, NULL, NULL, construct_only);
 
   /**
    * CImgProxyClient:registries-conf:
@@ -452,6 +474,8 @@ build_argv (CImgProxyClient *self)
   /* skopeo accepts its global options after the subcommand too. */
   if (self->insecure_policy)
     g_strv_builder_add (argv, "--insecure-policy");
+  if (self->policy != NULL)
+    g_strv_builder_add_many (argv, "--policy", self->policy, NULL);
   if (self->registries_conf != NULL)
     g_strv_builder_add_many (argv, "--registries-conf", self->registries_conf, NULL);
   if (self->debug)
@@ -599,6 +623,28 @@ cimg_proxy_client_get_protocol_version (CImgProxyClient *self)
   return self->core != NULL ? cimg_core_proxy_get_version (self->core) : NULL;
 }
 
+/**
+ * cimg_proxy_client_get_enforces_policy:
+ * @self: a client
+ *
+ * Whether the running skopeo checks containers-policy.json(5) when it opens an image:
+ * skopeo 1.13 and later do (image proxy protocol 0.2.6). Older ones open any image whatever
+ * the policy says; with them the client refuses, with
+ * %CIMG_PROXY_ERROR_POLICY_NOT_ENFORCED, images for which the policy asks for more than
+ * `insecureAcceptAnything`, unless [property@CImgProxy.Client:insecure-policy] is set.
+ *
+ * Returns: `TRUE` if skopeo enforces the signature policy
+ *
+ * Since: 1.0
+ */
+gboolean
+cimg_proxy_client_get_enforces_policy (CImgProxyClient *self)
+{
+  g_return_val_if_fail (CIMG_PROXY_IS_CLIENT (self), FALSE);
+
+  return self->core != NULL && cimg_core_proxy_enforces_policy (self->core);
+}
+
 CImgCoreProxy *
 _cimg_proxy_client_get_core (CImgProxyClient *self, GError **error)
 {
@@ -636,6 +682,14 @@ open_image (CImgProxyClient *self,
 
   if (core == NULL)
     return NULL;
+
+  if (!self->insecure_policy && !cimg_core_proxy_enforces_policy (core) &&
+      !_cimg_proxy_check_unenforced_policy (self->policy, reference,
+                                            cimg_core_proxy_get_version (core), error))
+    {
+      g_prefix_error (error, "Refusing to open %s: ", reference);
+      return NULL;
+    }
 
   if (!cimg_core_proxy_open_image (core, reference, optional, &id, cancellable, error))
     {

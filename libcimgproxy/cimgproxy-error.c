@@ -25,6 +25,9 @@
  *   a transport skopeo knows, or its name part is malformed
  * @CIMG_PROXY_ERROR_AUTHENTICATION_FAILED: the registry refused the credentials, or wants some
  *   and got none; see [property@CImgProxy.Client:authfile]
+ * @CIMG_PROXY_ERROR_POLICY_NOT_ENFORCED: the signature policy asks for more than
+ *   `insecureAcceptAnything` for the image, and the running skopeo is too old to check it;
+ *   see [method@CImgProxy.Client.get_enforces_policy]
  *
  * Errors of the %CIMG_PROXY_ERROR domain. Failures of plain I/O, cancellation and calls that
  * the running skopeo is too old for are reported in the %G_IO_ERROR domain instead

@@ -27,6 +27,14 @@ CImgProxyBlobStream *_cimg_proxy_blob_stream_new (CImgProxyClient *client,
 /* The GChecksumType for a digest's algorithm, or -1 when GLib has none. */
 int _cimg_proxy_digest_checksum_type (const char *digest);
 
+/* On a proxy that does not check signature policies: fails, with
+ * CIMG_PROXY_ERROR_POLICY_NOT_ENFORCED, if the effective policy asks for more than
+ * insecureAcceptAnything for @reference. */
+gboolean _cimg_proxy_check_unenforced_policy (const char *configured_path,
+                                              const char *reference,
+                                              const char *skopeo_version,
+                                              GError **error);
+
 /* The synchronous body of an asynchronous call: returns its result, or NULL with @error set
  * (NULL without an error is a valid result too). */
 typedef gpointer (*CImgProxyThreadFunc) (gpointer source,

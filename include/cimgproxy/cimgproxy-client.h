@@ -50,6 +50,8 @@ CImgProxyClient *cimg_proxy_client_new_finish           (GAsyncResult        *re
 CIMG_PROXY_AVAILABLE_IN_1_0
 const char      *cimg_proxy_client_get_protocol_version (CImgProxyClient *self);
 CIMG_PROXY_AVAILABLE_IN_1_0
+gboolean         cimg_proxy_client_get_enforces_policy  (CImgProxyClient *self);
+CIMG_PROXY_AVAILABLE_IN_1_0
 CImgProxyImage  *cimg_proxy_client_open_image           (CImgProxyClient *self,
                                                          const char      *reference,
                                                          GCancellable    *cancellable,

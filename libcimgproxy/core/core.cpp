@@ -160,6 +160,10 @@ const char* cimg_core_proxy_get_version(CImgCoreProxy* proxy) {
     return proxy->version.c_str();
 }
 
+gboolean cimg_core_proxy_enforces_policy(CImgCoreProxy* proxy) {
+    return proxy->proxy->version().at_least(Version{0, 2, 6});
+}
+
 int cimg_core_proxy_get_pid(CImgCoreProxy* proxy) {
     return static_cast<int>(proxy->proxy->pid());
 }

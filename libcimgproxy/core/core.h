@@ -27,6 +27,8 @@ CImgCoreProxy* cimg_core_proxy_start(const char* const* argv, int extra_fd, gboo
 void cimg_core_proxy_free(CImgCoreProxy* proxy);
 
 const char* cimg_core_proxy_get_version(CImgCoreProxy* proxy);
+/* Whether the proxy checks containers-policy.json itself (protocol 0.2.6). */
+gboolean cimg_core_proxy_enforces_policy(CImgCoreProxy* proxy);
 int cimg_core_proxy_get_pid(CImgCoreProxy* proxy);
 
 gboolean cimg_core_proxy_open_image(CImgCoreProxy* proxy, const char* reference, gboolean optional,
