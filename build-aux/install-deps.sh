@@ -25,6 +25,8 @@ packages="
   gi-docgen
   skopeo
   valgrind
+  zstd
+  libzstd-dev
   binutils
   clang-format
   clang

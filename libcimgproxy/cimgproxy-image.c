@@ -2,6 +2,8 @@
 
 #include "config.h"
 
+#include <json-glib/json-glib.h>
+
 #include "cimgproxy-private.h"
 
 /**
@@ -35,6 +37,11 @@ struct _CImgProxyImage
   char *reference;
   guint64 id;
   gint closed; /* atomic */
+
+  /* What open_layer() needs to know about every layer, fetched once. */
+  GMutex layer_lock;
+  GPtrArray *layers;
+  GStrv diff_ids;
 };
 
 G_DEFINE_FINAL_TYPE (CImgProxyImage, cimg_proxy_image, G_TYPE_OBJECT)
@@ -74,6 +81,9 @@ cimg_proxy_image_finalize (GObject *object)
   CImgProxyImage *self = CIMG_PROXY_IMAGE (object);
 
   g_free (self->reference);
+  g_clear_pointer (&self->layers, g_ptr_array_unref);
+  g_strfreev (self->diff_ids);
+  g_mutex_clear (&self->layer_lock);
 
   G_OBJECT_CLASS (cimg_proxy_image_parent_class)->finalize (object);
 }
@@ -118,6 +128,7 @@ cimg_proxy_image_class_init (CImgProxyImageClass *klass)
 static void
 cimg_proxy_image_init (CImgProxyImage *self)
 {
+  g_mutex_init (&self->layer_lock);
 }
 
 CImgProxyImage *
@@ -759,4 +770,209 @@ cimg_proxy_image_close_finish (CImgProxyImage *self, GAsyncResult *result, GErro
 {
   return GPOINTER_TO_INT (
     _cimg_proxy_thread_finish (self, result, cimg_proxy_image_close_async, error));
+}
+
+/* The rootfs.diff_ids of an image configuration. */
+static GStrv
+parse_diff_ids (GBytes *config, const char *reference, GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  JsonNode *root;
+  JsonObject *rootfs = NULL;
+  JsonArray *diff_ids = NULL;
+
+  if (!json_parser_load_from_data (parser, g_bytes_get_data (config, NULL),
+                                   (gssize) g_bytes_get_size (config), error))
+    return NULL;
+  root = json_parser_get_root (parser);
+  if (JSON_NODE_HOLDS_OBJECT (root) &&
+      json_object_has_member (json_node_get_object (root), "rootfs"))
+    rootfs = json_object_get_object_member (json_node_get_object (root), "rootfs");
+  if (rootfs != NULL && json_object_has_member (rootfs, "diff_ids"))
+    diff_ids = json_object_get_array_member (rootfs, "diff_ids");
+  if (diff_ids == NULL)
+    {
+      g_set_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_PROTOCOL,
+                   "The configuration of %s has no rootfs.diff_ids", reference);
+      return NULL;
+    }
+  for (guint i = 0; i < json_array_get_length (diff_ids); i++)
+    {
+      JsonNode *node = json_array_get_element (diff_ids, i);
+      g_strv_builder_add (builder, JSON_NODE_HOLDS_VALUE (node) &&
+                                       json_node_get_value_type (node) == G_TYPE_STRING
+                                     ? json_node_get_string (node)
+                                     : "");
+    }
+  return g_strv_builder_end (builder);
+}
+
+/* The diff_id of @layer, from the layer list and configuration, each fetched once. */
+static char *
+lookup_diff_id (CImgProxyImage *self,
+                CImgProxyLayerInfo *layer,
+                GCancellable *cancellable,
+                GError **error)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&self->layer_lock);
+  const char *digest = cimg_proxy_layer_info_get_digest (layer);
+
+  if (self->layers == NULL)
+    {
+      self->layers = cimg_proxy_image_get_layer_info (self, cancellable, error);
+      if (self->layers == NULL)
+        return NULL;
+    }
+  if (self->diff_ids == NULL)
+    {
+      g_autoptr (GBytes) config = cimg_proxy_image_get_config (self, cancellable, error);
+      if (config == NULL ||
+          (self->diff_ids = parse_diff_ids (config, self->reference, error)) == NULL)
+        return NULL;
+    }
+
+  /* Layers and diff_ids go in the same order. */
+  for (guint i = 0; i < self->layers->len; i++)
+    {
+      CImgProxyLayerInfo *candidate = g_ptr_array_index (self->layers, i);
+      if (g_str_equal (cimg_proxy_layer_info_get_digest (candidate), digest))
+        {
+          if (i >= g_strv_length (self->diff_ids) || !cimg_core_is_valid_digest (self->diff_ids[i]))
+            break;
+          return g_strdup (self->diff_ids[i]);
+        }
+    }
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+               "%s has no layer %s with a diff_id in its configuration", self->reference, digest);
+  return NULL;
+}
+
+/* How a layer's media type says it is compressed: a converter, NULL for a plain tar, or an
+ * error for anything that is not a tar layer. */
+static gboolean
+decompressor_for (const char *media_type, GConverter **out_converter, GError **error)
+{
+  *out_converter = NULL;
+  if (g_str_has_suffix (media_type, ".tar+gzip") || g_str_has_suffix (media_type, ".tar.gzip"))
+    *out_converter = G_CONVERTER (g_zlib_decompressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP));
+  else if (g_str_has_suffix (media_type, ".tar+zstd"))
+    *out_converter = _cimg_proxy_zstd_decompressor_new ();
+  else if (!g_str_has_suffix (media_type, ".tar"))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   "Layers of media type %s are not tar archives compressed with gzip or zstd, "
+                   "the kinds the library can unpack",
+                   media_type);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * cimg_proxy_image_open_layer:
+ * @self: an image
+ * @layer: one of the image's layers, from [method@CImgProxy.Image.get_layer_info]
+ * @cancellable: (nullable): a cancellable
+ * @error: return location for an error
+ *
+ * Opens a layer as the uncompressed tar archive it holds, decompressing gzip and zstd
+ * (including zstd:chunked, whose extra frames are read too) as its media type says; plain
+ * tar layers pass through.
+ *
+ * At its end the stream checks the sha256 of what it delivered against the layer's diff_id in
+ * the image configuration (`rootfs.diff_ids`) and fails the read that would return
+ * end-of-stream with %CIMG_PROXY_ERROR_VERIFICATION_FAILED on a mismatch, as
+ * [class@CImgProxy.BlobStream] does for the compressed blob, whose own verdict it also
+ * waits for. Other media types fail with %G_IO_ERROR_NOT_SUPPORTED.
+ *
+ * Returns: (transfer full): a stream of the layer's tar archive, or `NULL` with @error set
+ *
+ * Since: 1.0
+ */
+GInputStream *
+cimg_proxy_image_open_layer (CImgProxyImage *self,
+                             CImgProxyLayerInfo *layer,
+                             GCancellable *cancellable,
+                             GError **error)
+{
+  g_autoptr (GConverter) converter = NULL;
+  g_autoptr (CImgProxyBlobStream) blob = NULL;
+  g_autoptr (GInputStream) uncompressed = NULL;
+  g_autofree char *diff_id = NULL;
+  g_autofree char *description = NULL;
+
+  g_return_val_if_fail (CIMG_PROXY_IS_IMAGE (self), NULL);
+  g_return_val_if_fail (CIMG_PROXY_IS_LAYER_INFO (layer), NULL);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!decompressor_for (cimg_proxy_layer_info_get_media_type (layer), &converter, error))
+    return NULL;
+  diff_id = lookup_diff_id (self, layer, cancellable, error);
+  if (diff_id == NULL)
+    return NULL;
+  blob = cimg_proxy_image_open_blob (self, cimg_proxy_layer_info_get_digest (layer),
+                                     cimg_proxy_layer_info_get_size (layer), cancellable, error);
+  if (blob == NULL)
+    return NULL;
+
+  uncompressed = converter != NULL ? g_converter_input_stream_new (G_INPUT_STREAM (blob), converter)
+                                   : g_object_ref (G_INPUT_STREAM (blob));
+  description =
+    g_strdup_printf ("layer %s of %s", cimg_proxy_layer_info_get_digest (layer), self->reference);
+  return _cimg_proxy_layer_stream_new (uncompressed, G_INPUT_STREAM (blob), diff_id, description);
+}
+
+static gpointer
+open_layer_in_thread (gpointer source, gpointer data, GCancellable *cancellable, GError **error)
+{
+  return cimg_proxy_image_open_layer (source, data, cancellable, error);
+}
+
+/**
+ * cimg_proxy_image_open_layer_async:
+ * @self: an image
+ * @layer: one of the image's layers
+ * @cancellable: (nullable): a cancellable
+ * @callback: (scope async): called when the layer is ready to be read
+ * @user_data: data for @callback
+ *
+ * Opens a layer as its uncompressed tar archive without blocking; see
+ * [method@CImgProxy.Image.open_layer].
+ *
+ * Since: 1.0
+ */
+void
+cimg_proxy_image_open_layer_async (CImgProxyImage *self,
+                                   CImgProxyLayerInfo *layer,
+                                   GCancellable *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer user_data)
+{
+  g_return_if_fail (CIMG_PROXY_IS_IMAGE (self));
+  g_return_if_fail (CIMG_PROXY_IS_LAYER_INFO (layer));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  _cimg_proxy_run_in_thread (self, cimg_proxy_image_open_layer_async, open_layer_in_thread,
+                             g_object_ref (layer), g_object_unref, g_object_unref, cancellable,
+                             callback, user_data);
+}
+
+/**
+ * cimg_proxy_image_open_layer_finish:
+ * @self: an image
+ * @result: the result passed to the callback
+ * @error: return location for an error
+ *
+ * Finishes [method@CImgProxy.Image.open_layer_async].
+ *
+ * Returns: (transfer full): a stream of the layer's tar archive, or `NULL` with @error set
+ *
+ * Since: 1.0
+ */
+GInputStream *
+cimg_proxy_image_open_layer_finish (CImgProxyImage *self, GAsyncResult *result, GError **error)
+{
+  return _cimg_proxy_thread_finish (self, result, cimg_proxy_image_open_layer_async, error);
 }

@@ -27,6 +27,26 @@ CImgProxyBlobStream *_cimg_proxy_blob_stream_new (CImgProxyClient *client,
 /* The GChecksumType for a digest's algorithm, or -1 when GLib has none. */
 int _cimg_proxy_digest_checksum_type (const char *digest);
 
+/* A zstd GConverter that reads every frame, skippable ones included. */
+G_DECLARE_FINAL_TYPE (CImgProxyZstdDecompressor,
+                      _cimg_proxy_zstd_decompressor,
+                      CIMG_PROXY,
+                      ZSTD_DECOMPRESSOR,
+                      GObject)
+GConverter *_cimg_proxy_zstd_decompressor_new (void);
+
+/* The uncompressed tar of a layer, checked against @diff_id at its end; @blob is the
+ * compressed stream under @uncompressed (the same stream for uncompressed layers). */
+G_DECLARE_FINAL_TYPE (CImgProxyLayerStream,
+                      _cimg_proxy_layer_stream,
+                      CIMG_PROXY,
+                      LAYER_STREAM,
+                      GFilterInputStream)
+GInputStream *_cimg_proxy_layer_stream_new (GInputStream *uncompressed,
+                                            GInputStream *blob,
+                                            const char *diff_id,
+                                            const char *description);
+
 /* On a proxy that does not check signature policies: fails, with
  * CIMG_PROXY_ERROR_POLICY_NOT_ENFORCED, if the effective policy asks for more than
  * insecureAcceptAnything for @reference. */

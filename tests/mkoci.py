@@ -30,6 +30,8 @@ import argparse
 import gzip
 import hashlib
 import io
+import struct
+import subprocess
 import json
 import os
 import platform
@@ -41,6 +43,8 @@ MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
+ZSTD_LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+zstd"
+PLAIN_LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
 REF_NAME = "org.opencontainers.image.ref.name"
 
 # Fixed timestamps: anything taken from the clock would change the digests.
@@ -68,7 +72,7 @@ ARCH_NAMES = {
 
 # Only these names may already be in OUTDIR; anything else means the user
 # pointed us at a directory we did not make, and we refuse to delete it.
-OUTPUT_NAMES = {"multi", "corrupt", "wide", "sample", "expected.json"}
+OUTPUT_NAMES = {"multi", "corrupt", "wide", "layers", "sample", "expected.json"}
 
 
 def host_arch():
@@ -175,22 +179,30 @@ class OciLayout:
             f.write(canonical_json(index))
 
 
-def add_image(layout, arch, layers, cmd, level=9):
+def gzip_layer(level):
+    # mtime=0 keeps the gzip header, and so the layer digest, stable.
+    return lambda tar: (gzip.compress(tar, compresslevel=level, mtime=0), LAYER_TYPE)
+
+
+def add_image(layout, arch, layers, cmd, level=9, compress=None, diff_ids=None):
     """Store layers, config and manifest; return the manifest descriptor and
     the facts expected.json records about the image.
 
-    layers is a list of (tar entries, history comment) pairs.
+    layers is a list of (tar entries, history comment) pairs. compress turns a
+    tar into (blob, media type), gzip by default; diff_ids, if given, replaces
+    the real ones in the config (to make a lying image).
     """
+    compress = compress or gzip_layer(level)
     layer_facts = []
     history = []
     for entries, comment in layers:
         tar = build_tar(entries)
-        # mtime=0 keeps the gzip header, and so the layer digest, stable.
-        desc = layout.put_blob(gzip.compress(tar, compresslevel=level, mtime=0), LAYER_TYPE)
+        blob, media_type = compress(tar)
+        desc = layout.put_blob(blob, media_type)
         layer_facts.append({
             "digest": desc["digest"],
             "size": desc["size"],
-            "media_type": LAYER_TYPE,
+            "media_type": media_type,
             "diff_id": sha256_digest(tar),
         })
         history.append({"created": CREATED, "created_by": "mkoci.py: " + comment})
@@ -200,7 +212,8 @@ def add_image(layout, arch, layers, cmd, level=9):
         "os": "linux",
         "created": CREATED,
         "config": {"Env": ENV, "Cmd": cmd},
-        "rootfs": {"type": "layers", "diff_ids": [f["diff_id"] for f in layer_facts]},
+        "rootfs": {"type": "layers",
+                   "diff_ids": diff_ids or [f["diff_id"] for f in layer_facts]},
         "history": history,
     }
     config_desc = layout.put_blob(canonical_json(config), CONFIG_TYPE)
@@ -210,7 +223,7 @@ def add_image(layout, arch, layers, cmd, level=9):
         "mediaType": MANIFEST_TYPE,
         "config": config_desc,
         "layers": [
-            {"mediaType": LAYER_TYPE, "digest": f["digest"], "size": f["size"]}
+            {"mediaType": f["media_type"], "digest": f["digest"], "size": f["size"]}
             for f in layer_facts
         ],
     }
@@ -329,6 +342,37 @@ def make_wide(root, host):
     return facts
 
 
+def zstd_chunked(tar):
+    """tar as zstd:chunked lays it out: several frames, and skippable frames between them
+    (where the real format keeps its table of contents). Made with the zstd tool."""
+    def frame(data):
+        return subprocess.run(["zstd", "-q", "-c", "--no-check", "-3"], input=data,
+                              stdout=subprocess.PIPE, check=True).stdout
+    half = len(tar) // 2
+    skippable = struct.pack("<II", 0x184D2A50, 8) + b"tocdata!"
+    return frame(tar[:half]) + skippable + frame(tar[half:]) + skippable, ZSTD_LAYER_TYPE
+
+
+def make_layer_kinds(root, host):
+    """layers/: the same files as gzip, zstd (multi-frame, with skippable frames) and plain
+    tar layers, each kind under its own tag; and "lying", whose config has a wrong
+    diff_id."""
+    files = [([file_entry("data/kinds.bin", prng_bytes("kinds", 300 * 1024)),
+               file_entry("etc/kind.txt", b"the same in every kind\n")], "add data/kinds.bin")]
+    layout = OciLayout(root)
+    facts = {}
+    for tag, compress in (("gzip", gzip_layer(9)), ("zstd", zstd_chunked),
+                          ("plain", lambda tar: (tar, PLAIN_LAYER_TYPE))):
+        desc, facts[f"layers:{tag}"] = add_image(layout, host, files, ["/bin/true"],
+                                                 compress=compress)
+        layout.tag(tag, desc)
+    desc, facts["layers:lying"] = add_image(layout, host, files, ["/bin/false"],
+                                            diff_ids=[sha256_digest(b"something else")])
+    layout.tag("lying", desc)
+    layout.finish()
+    return facts
+
+
 def make_sample(root, host):
     layout = OciLayout(root)
     desc, facts = add_image(layout, host, sample_layers(), ["/app/bin/run.sh"])
@@ -404,6 +448,7 @@ def main():
     corrupt_facts = make_corrupt(multi_root, os.path.join(args.outdir, "corrupt"),
                                  multi_facts, 1)
     wide_facts = make_wide(os.path.join(args.outdir, "wide"), host)
+    kinds_facts = make_layer_kinds(os.path.join(args.outdir, "layers"), host)
     sample_facts = make_sample(os.path.join(args.outdir, "sample"), host)
 
     expected = {
@@ -413,6 +458,7 @@ def main():
             "multi:index": index_facts,
             "corrupt:latest": corrupt_facts,
             "wide:latest": wide_facts,
+            **kinds_facts,
             "sample:latest": sample_facts,
         },
     }

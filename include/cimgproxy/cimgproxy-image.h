@@ -84,6 +84,22 @@ CImgProxyBlobStream *cimg_proxy_image_open_blob_finish      (CImgProxyImage     
                                                              GError             **error);
 
 CIMG_PROXY_AVAILABLE_IN_1_0
+GInputStream        *cimg_proxy_image_open_layer            (CImgProxyImage      *self,
+                                                             CImgProxyLayerInfo  *layer,
+                                                             GCancellable        *cancellable,
+                                                             GError             **error);
+CIMG_PROXY_AVAILABLE_IN_1_0
+void                 cimg_proxy_image_open_layer_async      (CImgProxyImage      *self,
+                                                             CImgProxyLayerInfo  *layer,
+                                                             GCancellable        *cancellable,
+                                                             GAsyncReadyCallback  callback,
+                                                             gpointer             user_data);
+CIMG_PROXY_AVAILABLE_IN_1_0
+GInputStream        *cimg_proxy_image_open_layer_finish     (CImgProxyImage      *self,
+                                                             GAsyncResult        *result,
+                                                             GError             **error);
+
+CIMG_PROXY_AVAILABLE_IN_1_0
 gboolean             cimg_proxy_image_close                 (CImgProxyImage      *self,
                                                              GCancellable        *cancellable,
                                                              GError             **error);

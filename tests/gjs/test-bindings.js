@@ -13,7 +13,8 @@ Gio._promisify(Gio.InputStream.prototype, 'close_async', 'close_finish');
 Gio._promisify(CImgProxy.Client, 'new_async', 'new_finish');
 for (const [klass, methods] of [
     [CImgProxy.Client, ['open_image', 'open_image_optional', 'close']],
-    [CImgProxy.Image, ['get_manifest', 'get_config', 'get_layer_info', 'open_blob', 'close']],
+    [CImgProxy.Image,
+        ['get_manifest', 'get_config', 'get_layer_info', 'open_blob', 'open_layer', 'close']],
     [CImgProxy.Puller, ['pull_to_directory']],
 ]) {
     for (const method of methods)
@@ -160,6 +161,17 @@ const tests = {
             GLib.unlink(`${dir}/${hex}`);
         }
         GLib.rmdir(dir);
+        client.close(null);
+    },
+
+    async 'a zstd layer as its tar, read without blocking'() {
+        const want = expected.images['layers:zstd'].layers[0];
+        const client = CImgProxy.Client.new(null);
+        const image = await client.open_image_async(oci('layers', 'zstd'), null);
+        const [layer] = await image.get_layer_info_async(null);
+        const tar = await image.open_layer_async(layer, null);
+        const [digest] = await readAllAsync(tar);
+        assertEqual(digest, want.diff_id, 'diff_id');
         client.close(null);
     },
 

@@ -163,3 +163,20 @@ def test_auth_data_from_bytes(client):
     image = with_auth.open_image(oci("multi", "latest"), None)
     assert len(image.get_layer_info(None)) == 3
     with_auth.close(None)
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd", "plain"])
+def test_open_layer_gives_the_tar(client, kind):
+    expected = EXPECTED["images"][f"layers:{kind}"]["layers"][0]
+    image = client.open_image(oci("layers", kind), None)
+    layer = image.get_layer_info(None)[0]
+    tar = image.open_layer(layer, None)
+    assert read_all(tar)[0] == expected["diff_id"]
+
+
+def test_open_layer_catches_a_lying_diff_id(client):
+    image = client.open_image(oci("layers", "lying"), None)
+    tar = image.open_layer(image.get_layer_info(None)[0], None)
+    with pytest.raises(GLib.Error) as raised:
+        read_all(tar)
+    assert raised.value.matches(CImgProxy.error_quark(), CImgProxy.Error.VERIFICATION_FAILED)
