@@ -27,6 +27,7 @@ packages="
   valgrind
   zstd
   libzstd-dev
+  libarchive-dev
   binutils
   clang-format
   clang

@@ -72,7 +72,7 @@ ARCH_NAMES = {
 
 # Only these names may already be in OUTDIR; anything else means the user
 # pointed us at a directory we did not make, and we refuse to delete it.
-OUTPUT_NAMES = {"multi", "corrupt", "wide", "layers", "sample", "expected.json"}
+OUTPUT_NAMES = {"multi", "corrupt", "wide", "layers", "evil", "sample", "expected.json"}
 
 
 def host_arch():
@@ -373,6 +373,36 @@ def make_layer_kinds(root, host):
     return facts
 
 
+def hardlink_entry(name, target):
+    info = tar_header(name, tarfile.LNKTYPE, 0o644)
+    info.linkname = target
+    return info, None
+
+
+# Where the escaping layers of evil/ aim when a path cannot be relative to the target.
+ESCAPE_PATH = "/tmp/cimgproxy-escape-test.txt"
+
+
+def make_evil(root, host):
+    """evil/: layers that try to write outside the directory they are unpacked into, one way
+    per tag. An extractor must refuse every one of them."""
+    tries = {
+        "dotdot": [file_entry("../escaped.txt", b"escaped\n")],
+        "absolute": [file_entry(ESCAPE_PATH, b"escaped\n")],
+        "symlink": [symlink_entry("link", "/tmp"),
+                    file_entry("link/cimgproxy-escape-test.txt", b"escaped\n")],
+        "hardlink": [hardlink_entry("passwd", "../../../../../etc/passwd")],
+    }
+    layout = OciLayout(root)
+    facts = {}
+    for tag, entries in tries.items():
+        desc, facts[f"evil:{tag}"] = add_image(layout, host, [(entries, f"escape by {tag}")],
+                                               ["/bin/true"])
+        layout.tag(tag, desc)
+    layout.finish()
+    return facts
+
+
 def make_sample(root, host):
     layout = OciLayout(root)
     desc, facts = add_image(layout, host, sample_layers(), ["/app/bin/run.sh"])
@@ -449,6 +479,7 @@ def main():
                                  multi_facts, 1)
     wide_facts = make_wide(os.path.join(args.outdir, "wide"), host)
     kinds_facts = make_layer_kinds(os.path.join(args.outdir, "layers"), host)
+    evil_facts = make_evil(os.path.join(args.outdir, "evil"), host)
     sample_facts = make_sample(os.path.join(args.outdir, "sample"), host)
 
     expected = {
@@ -459,6 +490,7 @@ def main():
             "corrupt:latest": corrupt_facts,
             "wide:latest": wide_facts,
             **kinds_facts,
+            **evil_facts,
             "sample:latest": sample_facts,
         },
     }
