@@ -28,6 +28,7 @@ packages="
   zstd
   libzstd-dev
   libarchive-dev
+  bsdutils
   binutils
   clang-format
   clang

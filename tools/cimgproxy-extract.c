@@ -23,10 +23,14 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <gio/gunixinputstream.h>
+#include <gio/gunixoutputstream.h>
 #include <glib/gstdio.h>
 
 #define WHITEOUT_PREFIX ".wh."
 #define OPAQUE_MARKER   ".wh..wh..opq"
+
+typedef struct _Progress Progress;
 
 typedef struct
 {
@@ -34,7 +38,10 @@ typedef struct
   GError *error; /* what the stream said when libarchive got -1 */
   char buffer[256 * 1024];
   guint64 bytes;
+  Progress *progress;
 } Source;
+
+static void progress_update (Progress *progress, guint64 bytes);
 
 static la_ssize_t
 read_source (struct archive *archive, void *data, const void **buffer)
@@ -49,6 +56,8 @@ read_source (struct archive *archive, void *data, const void **buffer)
       return -1;
     }
   source->bytes += (guint64) n;
+  if (source->progress != NULL)
+    progress_update (source->progress, source->bytes);
   *buffer = source->buffer;
   return n;
 }
@@ -226,7 +235,12 @@ archive_failed (struct archive *archive, Source *source, const char *what, GErro
 
 /* Writes one layer's tar into the current directory, which is the target. */
 static gboolean
-apply_layer (int root, GInputStream *tar, const char *layer, guint64 *out_bytes, GError **error)
+apply_layer (int root,
+             GInputStream *tar,
+             const char *layer,
+             Progress *progress,
+             guint64 *out_bytes,
+             GError **error)
 {
   /* Not ARCHIVE_EXTRACT_UNLINK: with it, libarchive would quietly replace a symlink in an
    * entry's path by a directory; without it, it refuses the entry, as it should. Files of
@@ -251,6 +265,7 @@ apply_layer (int root, GInputStream *tar, const char *layer, guint64 *out_bytes,
   archive_read_support_format_tar (reader);
   archive_read_support_format_gnutar (reader);
   source->stream = tar;
+  source->progress = progress;
 
   if (archive_read_open (reader, source, NULL, read_source, NULL) != ARCHIVE_OK)
     {
@@ -344,10 +359,152 @@ out:
   return ok;
 }
 
+/* On a terminal, one line that says how the current layer and the whole image are doing;
+ * elsewhere, nothing until a layer is done (then one line each, see cimgproxy_extract()). */
+struct _Progress
+{
+  gboolean terminal;
+  guint index;
+  guint count;
+  const char *digest;
+  gint64 layer_start;
+  gint64 start;
+  guint64 total_size; /* compressed, all layers */
+  guint64 done_size;  /* compressed, layers done */
+  gint64 last_draw;
+};
+
+static void
+progress_update (Progress *progress, guint64 bytes)
+{
+  gint64 now = g_get_monotonic_time ();
+  double layer_seconds = (now - progress->layer_start) / (double) G_USEC_PER_SEC;
+  double seconds = (now - progress->start) / (double) G_USEC_PER_SEC;
+  g_autofree char *eta = NULL;
+
+  if (!progress->terminal || now - progress->last_draw < G_USEC_PER_SEC / 10)
+    return;
+  progress->last_draw = now;
+  /* The overall rate in compressed bytes of finished layers is the best guess there is:
+   * layers differ in how well they compress. */
+  if (progress->done_size > 0 && seconds > 0)
+    eta = g_strdup_printf (", about %.0f s left", (progress->total_size - progress->done_size) /
+                                                    (progress->done_size / seconds));
+  g_printerr ("\r\033[Klayer %u/%u %.19s… %.1f MiB, %.1f MiB/s%s", progress->index + 1,
+              progress->count, progress->digest, bytes / 1048576.0,
+              layer_seconds > 0 ? bytes / 1048576.0 / layer_seconds : 0.0, eta ? eta : "");
+}
+
+/* A layer fetched ahead of its turn, into an anonymous file. */
+typedef struct
+{
+  CImgProxyImage *image;
+  CImgProxyLayerInfo *layer;
+  GCancellable *cancellable;
+  GMutex lock;
+  GCond done_cond;
+  gboolean done;
+  int fd;
+  GError *error;
+  GThread *thread;
+} Prefetch;
+
+static gpointer
+prefetch_layer (gpointer data)
+{
+  Prefetch *prefetch = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GInputStream) tar =
+    cimg_proxy_image_open_layer (prefetch->image, prefetch->layer, prefetch->cancellable, &error);
+  g_autofree char *path = NULL;
+  int fd = -1;
+
+  if (tar != NULL)
+    fd = g_file_open_tmp ("cimgproxy-layer-XXXXXX", &path, &error);
+  if (fd >= 0)
+    {
+      g_autoptr (GOutputStream) out = g_unix_output_stream_new (fd, FALSE);
+
+      g_unlink (path);
+      /* Reading to the end checks the diff_id, before the layer's turn comes. */
+      if (g_output_stream_splice (out, tar, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE,
+                                  prefetch->cancellable, &error) < 0)
+        g_close (g_steal_fd (&fd), NULL);
+      else
+        lseek (fd, 0, SEEK_SET);
+    }
+
+  g_mutex_lock (&prefetch->lock);
+  prefetch->fd = fd;
+  prefetch->error = g_steal_pointer (&error);
+  prefetch->done = TRUE;
+  g_cond_signal (&prefetch->done_cond);
+  g_mutex_unlock (&prefetch->lock);
+  return NULL;
+}
+
+static Prefetch *
+prefetch_start (CImgProxyImage *image, CImgProxyLayerInfo *layer, GCancellable *cancellable)
+{
+  Prefetch *prefetch = g_new0 (Prefetch, 1);
+
+  prefetch->image = g_object_ref (image);
+  prefetch->layer = g_object_ref (layer);
+  prefetch->cancellable = g_object_ref (cancellable);
+  prefetch->fd = -1;
+  g_mutex_init (&prefetch->lock);
+  g_cond_init (&prefetch->done_cond);
+  prefetch->thread = g_thread_new ("cimgproxy-prefetch", prefetch_layer, prefetch);
+  return prefetch;
+}
+
+/* Waits for the prefetch and gives its file as a stream, or NULL with @error set. */
+static GInputStream *
+prefetch_finish (Prefetch *prefetch, GError **error)
+{
+  g_mutex_lock (&prefetch->lock);
+  while (!prefetch->done)
+    g_cond_wait (&prefetch->done_cond, &prefetch->lock);
+  g_mutex_unlock (&prefetch->lock);
+  if (prefetch->error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&prefetch->error));
+      return NULL;
+    }
+  return g_unix_input_stream_new (g_steal_fd (&prefetch->fd), TRUE);
+}
+
+static void
+prefetch_free (gpointer data)
+{
+  Prefetch *prefetch = data;
+
+  if (prefetch == NULL)
+    return;
+  g_cancellable_cancel (prefetch->cancellable);
+  g_thread_join (prefetch->thread);
+  if (prefetch->fd >= 0)
+    close (prefetch->fd);
+  g_clear_error (&prefetch->error);
+  g_object_unref (prefetch->image);
+  g_object_unref (prefetch->layer);
+  g_object_unref (prefetch->cancellable);
+  g_mutex_clear (&prefetch->lock);
+  g_cond_clear (&prefetch->done_cond);
+  g_free (prefetch);
+}
+
 gboolean
-cimgproxy_extract (CImgProxyImage *image, const char *directory, gboolean quiet, GError **error)
+cimgproxy_extract (CImgProxyImage *image,
+                   const char *directory,
+                   guint jobs,
+                   gboolean quiet,
+                   GError **error)
 {
   g_autoptr (GPtrArray) layers = NULL;
+  g_autoptr (GPtrArray) prefetches = NULL;
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  Progress progress = { !quiet && isatty (STDERR_FILENO) };
   int root = -1;
   int previous = -1;
   gboolean ok = FALSE;
@@ -365,6 +522,13 @@ cimgproxy_extract (CImgProxyImage *image, const char *directory, gboolean quiet,
   if (layers == NULL)
     goto out;
 
+  prefetches = g_ptr_array_new_full (layers->len, prefetch_free);
+  g_ptr_array_set_size (prefetches, layers->len);
+  progress.count = layers->len;
+  progress.start = g_get_monotonic_time ();
+  for (guint i = 0; i < layers->len; i++)
+    progress.total_size += MAX (cimg_proxy_layer_info_get_size (g_ptr_array_index (layers, i)), 0);
+
   /* libarchive resolves entries, and checks them for escapes, relative to the current
    * directory. */
   if (fchdir (root) != 0)
@@ -376,15 +540,31 @@ cimgproxy_extract (CImgProxyImage *image, const char *directory, gboolean quiet,
     {
       CImgProxyLayerInfo *layer = g_ptr_array_index (layers, i);
       const char *digest = cimg_proxy_layer_info_get_digest (layer);
-      g_autoptr (GInputStream) tar = cimg_proxy_image_open_layer (image, layer, NULL, error);
+      g_autoptr (GInputStream) tar = NULL;
       gint64 start = g_get_monotonic_time ();
       guint64 bytes = 0;
 
-      if (tar == NULL || !apply_layer (root, tar, digest, &bytes, error))
+      /* With -j N, the next N-1 layers stream ahead into anonymous files while this one is
+       * applied; the layers are still applied in order. */
+      for (guint ahead = i + 1; ahead < MIN (i + jobs, layers->len); ahead++)
+        if (g_ptr_array_index (prefetches, ahead) == NULL)
+          g_ptr_array_index (prefetches, ahead) =
+            prefetch_start (image, g_ptr_array_index (layers, ahead), cancellable);
+
+      progress.index = i;
+      progress.digest = digest;
+      progress.layer_start = start;
+      tar = g_ptr_array_index (prefetches, i) != NULL
+              ? prefetch_finish (g_ptr_array_index (prefetches, i), error)
+              : cimg_proxy_image_open_layer (image, layer, cancellable, error);
+      if (tar == NULL || !apply_layer (root, tar, digest, &progress, &bytes, error))
         {
           g_prefix_error (error, "Extracting %s: ", cimg_proxy_image_get_reference (image));
           goto out;
         }
+      progress.done_size += MAX (cimg_proxy_layer_info_get_size (layer), 0);
+      if (progress.terminal)
+        g_printerr ("\r\033[K");
       if (!quiet)
         g_printerr ("layer %u/%u %s: %" G_GUINT64_FORMAT " bytes unpacked in %.1f s\n", i + 1,
                     layers->len, digest, bytes,
@@ -393,6 +573,8 @@ cimgproxy_extract (CImgProxyImage *image, const char *directory, gboolean quiet,
   ok = TRUE;
 
 out:
+  /* Layers still streaming ahead are not wanted any more. */
+  g_cancellable_cancel (cancellable);
   if (previous >= 0 && fchdir (previous) != 0)
     g_debug ("Could not return to the previous directory");
   if (previous >= 0)

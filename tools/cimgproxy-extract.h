@@ -6,6 +6,10 @@
 
 /* Applies the layers of @image in order into @directory (created if missing): streamed from
  * skopeo through the decompressor into libarchive, honouring OCI whiteouts, never writing
- * outside @directory. */
-gboolean
-cimgproxy_extract (CImgProxyImage *image, const char *directory, gboolean quiet, GError **error);
+ * outside @directory. Up to @jobs layers stream at once, the ones ahead of their turn into
+ * anonymous files. */
+gboolean cimgproxy_extract (CImgProxyImage *image,
+                            const char *directory,
+                            guint jobs,
+                            gboolean quiet,
+                            GError **error);

@@ -42,6 +42,7 @@ static gboolean opt_debug;
 static gboolean opt_quiet;
 static gboolean opt_json;
 static char *opt_output;
+static int opt_jobs = 1;
 
 static const GOptionEntry global_entries[] = {
   { "authfile", 0, 0, G_OPTION_ARG_FILENAME, &opt_authfile,
@@ -62,6 +63,8 @@ static const GOptionEntry global_entries[] = {
   { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, "inspect: print JSON", NULL },
   { "output", 'o', 0, G_OPTION_ARG_FILENAME, &opt_output, "blob: write to FILE, not stdout",
     "FILE" },
+  { "jobs", 'j', 0, G_OPTION_ARG_INT, &opt_jobs,
+    "extract: stream up to N layers at once (still applied in order)", "N" },
   { NULL }
 };
 
@@ -357,7 +360,12 @@ cmd_extract (CImgProxyImage *image, const char *directory)
 {
   g_autoptr (GError) error = NULL;
 
-  if (!cimgproxy_extract (image, directory, opt_quiet, &error))
+  if (opt_jobs < 1 || opt_jobs > 64)
+    {
+      g_printerr ("cimgproxy: --jobs takes a number from 1 to 64\n");
+      return EXIT_USAGE;
+    }
+  if (!cimgproxy_extract (image, directory, (guint) opt_jobs, opt_quiet, &error))
     return fail (error);
   return EXIT_OK;
 }

@@ -163,3 +163,24 @@ def test_blob(tmp_path):
     assert result.returncode == 5
     assert bad["digest"] in result.stderr
     assert not any(p.name.startswith("bad") for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("layout", ["sample", "multi", "wide"])
+def test_parallel_extraction_gives_the_same_tree(layout, tmp_path):
+    for jobs in ("1", "4"):
+        result = cimgproxy("-j", jobs, "extract", oci(layout), str(tmp_path / jobs))
+        assert result.returncode == 0, result.stderr
+    assert snapshot(tmp_path / "1") == snapshot(tmp_path / "4")
+    assert cimgproxy("-j", "3", "extract", oci("layers", "lying"),
+                     str(tmp_path / "lying")).returncode == 5
+    assert cimgproxy("-j", "0", "extract", oci(layout), str(tmp_path / "0")).returncode == 2
+
+
+def test_progress_on_a_terminal(tmp_path):
+    # script(1) gives the command a terminal; the progress line is redrawn in place there.
+    command = f"{TOOL} -j 2 extract {oci('wide')} {tmp_path / 'x'}"
+    result = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True,
+                            env=dict(os.environ, TERM="xterm"))
+    assert result.returncode == 0, result.stdout
+    assert b"\r\x1b[K" in result.stdout
+    assert result.stdout.count(b"bytes unpacked") == 4
