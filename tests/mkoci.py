@@ -19,7 +19,7 @@ OUTDIR (created or replaced) receives:
   wide/           tag "latest": four layers of 2 MiB of incompressible data
                   each, for tests that stream several layers at once.
   sample/         tag "latest": the small two-layer image used by the README
-                  quick start, with a symlink, a whiteout and an opaque dir.
+                  quick start, with a symlink, a hardlink, a whiteout and an opaque dir.
   expected.json   digests, sizes and diff_ids the C tests compare against.
 
 --stamp FILE touches FILE once everything is written, so that a meson
@@ -311,6 +311,7 @@ def sample_layers():
     layer0 = [
         file_entry("app/README.txt", b"A tiny sample image for libcimgproxy.\n"),
         file_entry("app/bin/run.sh", run_sh, 0o755),
+        hardlink_entry("app/bin/start.sh", "app/bin/run.sh", 0o755),
         symlink_entry("app/current", "bin"),
         file_entry("app/old.txt", b"this file is deleted by layer 1\n"),
         dir_entry("app/cache"),
@@ -373,8 +374,9 @@ def make_layer_kinds(root, host):
     return facts
 
 
-def hardlink_entry(name, target):
-    info = tar_header(name, tarfile.LNKTYPE, 0o644)
+def hardlink_entry(name, target, mode=0o644):
+    # tar writes a hardlink with its target's mode; extractors differ on which one wins.
+    info = tar_header(name, tarfile.LNKTYPE, mode)
     info.linkname = target
     return info, None
 

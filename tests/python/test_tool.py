@@ -106,6 +106,9 @@ def test_extract_applies_whiteouts(tmp_path):
     assert "app/cache/b.tmp" in tree
     assert tree["app/current"] == ("link", "bin")
     assert tree["app/bin/run.sh"][1] == 0o755
+    # The hardlink is one file with two names, as in the layer.
+    assert os.stat(tmp_path / "app/bin/start.sh").st_ino == os.stat(
+        tmp_path / "app/bin/run.sh").st_ino
 
 
 @pytest.mark.parametrize("tag", ["dotdot", "absolute", "symlink", "hardlink"])
