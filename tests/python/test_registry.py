@@ -123,3 +123,17 @@ def test_mirror(registries, tmp_path):
                            registries_conf=str(conf))
     with open(os.path.join(IMAGES, "expected.json"), encoding="utf-8") as f:
         assert digest == json.load(f)["images"]["multi:latest"]["manifest_digest"]
+
+
+def test_command_exit_codes_against_a_registry(registries):
+    auth = registries["auth"]
+    tool = os.environ["CIMG_TOOL"]
+    reference = f"docker://{auth['url']}/app:1"
+    refused = subprocess.run([tool, "--cert-dir", auth["cert_dir"], "--no-creds", "inspect",
+                              reference], capture_output=True, text=True)
+    assert refused.returncode == 4
+    assert reference in refused.stderr
+    missing = subprocess.run([tool, "--tls-verify=false", "inspect",
+                              f"docker://{registries['http']['url']}/app:nope"],
+                             capture_output=True, text=True)
+    assert missing.returncode == 3
