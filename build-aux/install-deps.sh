@@ -30,6 +30,7 @@ packages="
   libarchive-dev
   bsdutils
   binutils
+  abigail-tools
   clang-format
   clang
   libclang-rt-14-dev
