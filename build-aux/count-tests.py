@@ -49,17 +49,27 @@ def count(log_path):
     return passed, failed
 
 
+TAP_PLAN = re.compile(r"^1\.\.(\d+)")
+
+
 def count_tap(path):
-    """A plain TAP file, such as run-fuzzers.sh prints."""
+    """A plain TAP file, such as run-fuzzers.sh prints. Results the plan announced but the
+    script never printed (it died on the way) count as failures."""
     passed = failed = 0
+    planned = None
     with open(path, encoding="utf-8") as tap:
         for line in tap:
             match = TAP_RESULT.match(line)
-            if match:
+            plan = TAP_PLAN.match(line)
+            if plan:
+                planned = int(plan.group(1))
+            elif match:
                 if match.group(1) == "ok":
                     passed += 1
                 else:
                     failed += 1
+    if planned is None or passed + failed < planned:
+        failed += max(1, (planned or 0) - passed - failed)
     return passed, failed
 
 

@@ -30,6 +30,9 @@ packages="
   libarchive-dev
   bsdutils
   binutils
+  debhelper
+  lintian
+  dpkg-dev
   abigail-tools
   clang-format
   clang

@@ -8,9 +8,11 @@
 #   2. runs the C tests again under valgrind memcheck;
 #   3. runs them under ASan+UBSan, and the concurrency tests under TSan;
 #   4. runs each libFuzzer target for FUZZ_SECONDS (default 60);
+#   5. as root: builds the Debian packages, installs them with apt, uses them from C, Python,
+#      GJS and the command outside the tree, and purges them;
 #
 # and ends with one line "N passed, N failed" counting individual test cases. With
-# CIMG_QUICK=1, steps 3 and 4 are skipped (CI never does).
+# CIMG_QUICK=1, steps 3 to 5 are skipped (CI never does).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -27,7 +29,7 @@ meson compile -C "$builddir"
 status=0
 logs="$builddir/meson-logs"
 rm -f "$logs"/testlog*.json _build-asan/meson-logs/testlog.json \
-  _build-tsan/meson-logs/testlog.json _build-fuzz/fuzz.tap
+  _build-tsan/meson-logs/testlog.json _build-fuzz/fuzz.tap _build-debs.tap
 
 meson test -C "$builddir" --print-errorlogs --num-processes 2 || status=1
 mv "$logs/testlog.json" "$logs/testlog-plain.json"
@@ -42,6 +44,13 @@ if [ "${CIMG_QUICK:-0}" != 1 ]; then
   build-aux/run-fuzzers.sh "${FUZZ_SECONDS:-60}" | tee _build-fuzz/fuzz.tap || status=1
   results="$results _build-asan/meson-logs/testlog.json _build-tsan/meson-logs/testlog.json \
     _build-fuzz/fuzz.tap"
+  if [ "$(id -u)" -eq 0 ]; then
+    BUILDDIR=$builddir build-aux/build-debs.sh "$PWD/_build-debs" | tee _build-debs.tap ||
+      status=1
+    results="$results _build-debs.tap"
+  else
+    echo "Not root: the Debian package check (build-aux/build-debs.sh) needs to install packages"
+  fi
 fi
 
 # shellcheck disable=SC2086
