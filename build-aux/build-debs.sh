@@ -26,20 +26,25 @@ else
   exit 1
 fi
 
-(cd "$work/src" && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1 || {
-  echo "not ok 2 - dpkg-buildpackage failed"; tail -n 40 "$work/build.log" | sed 's/^/# /'; exit 1; }
+# Says why a step failed, with the end of its log, and stops.
+give_up () {
+  echo "not ok $1 - $2"
+  tail -n 40 "$3" | sed 's/^/# /'
+  exit 1
+}
+
+(cd "$work/src" && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1 ||
+  give_up 2 "dpkg-buildpackage failed" "$work/build.log"
 debs=$(ls "$work"/*.deb)
 echo "ok 2 - built $(echo $debs | wc -w) packages: $(cd "$work" && ls *.deb | tr '\n' ' ')"
 
-if lintian --fail-on error "$work"/*.changes >"$work/lintian.log" 2>&1; then
-  echo "ok 3 - lintian finds no errors ($(grep -c '^W:' "$work/lintian.log" || true) warnings)"
-else
-  echo "not ok 3 - lintian errors"; sed 's/^/# /' "$work/lintian.log"; exit 1
-fi
+lintian --fail-on error "$work"/*.changes >"$work/lintian.log" 2>&1 ||
+  give_up 3 "lintian errors" "$work/lintian.log"
+echo "ok 3 - lintian finds no errors ($(grep -c '^W:' "$work/lintian.log" || true) warnings)"
 
 export DEBIAN_FRONTEND=noninteractive
-apt-get install -y -q $debs >"$work/install.log" 2>&1 || {
-  echo "not ok 4 - apt-get install failed"; tail -n 20 "$work/install.log" | sed 's/^/# /'; exit 1; }
+apt-get install -y -q $debs >"$work/install.log" 2>&1 ||
+  give_up 4 "apt-get install failed" "$work/install.log"
 echo "ok 4 - installed with apt, skopeo $(skopeo --version | cut -d' ' -f3)"
 
 status=0

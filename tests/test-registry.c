@@ -273,7 +273,7 @@ static void
 assert_message (GError *error, const char *phrase)
 {
   if (error == NULL || strstr (error->message, phrase) == NULL)
-    fail_msg ("“%s” does not say “%s”", error != NULL ? error->message : "(no error)", phrase);
+    fail_msg ("\"%s\" does not say \"%s\"", error != NULL ? error->message : "(no error)", phrase);
 }
 
 static void
@@ -447,17 +447,6 @@ test_tag_and_digest (void **state)
   test_assert_no_error (error);
 }
 
-static gsize
-peak_resident_kib (void)
-{
-  g_autofree char *status = NULL;
-  const char *line;
-
-  g_file_get_contents ("/proc/self/status", &status, NULL, NULL);
-  line = strstr (status, "VmHWM:");
-  return line != NULL ? (gsize) g_ascii_strtoull (line + strlen ("VmHWM:"), NULL, 10) : 0;
-}
-
 static void
 test_many_layers_and_a_big_one (void **state)
 {
@@ -478,12 +467,12 @@ test_many_layers_and_a_big_one (void **state)
                     60);
 
   /* Streaming half a gigabyte must not grow the client by more than a few buffers. */
-  peak_before = peak_resident_kib ();
+  peak_before = test_status_kib ("VmHWM");
   big_pulled = pull (client, big, NULL);
   test_assert_no_error (big_pulled);
   g_print ("# peak RSS %zu KiB before the big layer, %zu KiB after\n", peak_before,
-           peak_resident_kib ());
-  assert_true (peak_resident_kib () < peak_before + 16 * 1024);
+           test_status_kib ("VmHWM"));
+  assert_true (test_status_kib ("VmHWM") < peak_before + 16 * 1024);
 }
 
 int

@@ -142,6 +142,21 @@ test_count_open_fds (void)
   return count_dir_entries ("/proc/self/fd") - 1;
 }
 
+gsize
+test_status_kib (const char *field)
+{
+  g_autofree char *status = NULL;
+  g_autofree char *key = g_strconcat (field, ":", NULL);
+  const char *line;
+
+  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL))
+    fail_msg ("cannot read /proc/self/status");
+  line = strstr (status, key);
+  if (line == NULL)
+    fail_msg ("/proc/self/status has no %s", field);
+  return (gsize) g_ascii_strtoull (line + strlen (key), NULL, 10);
+}
+
 guint
 test_count_process_fds (int pid)
 {

@@ -37,6 +37,8 @@ char *test_sha256_digest (const void *data, gsize size);
 char *test_read_digest (GInputStream *stream, gsize chunk_size, guint64 *out_size, GError **error);
 
 guint test_count_open_fds (void);
+/* A "Vm..." figure of /proc/self/status in KiB, such as "VmRSS" or "VmHWM" (the peak). */
+gsize test_status_kib (const char *field);
 guint test_count_process_fds (int pid);
 
 /* Fails the running test with the error's message if @error is set. */
