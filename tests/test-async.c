@@ -445,6 +445,21 @@ test_idle_timeout_blob (void **state)
     }
 }
 
+/* open_image, or open_image_async on the main loop. */
+static CImgProxyImage *
+open_image_either_way (CImgProxyClient *client,
+                       const char *reference,
+                       gboolean async,
+                       GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  if (!async)
+    return cimg_proxy_client_open_image (client, reference, NULL, error);
+  cimg_proxy_client_open_image_async (client, reference, NULL, on_result, &result);
+  return cimg_proxy_client_open_image_finish (client, wait_for (&result), error);
+}
+
 static void
 test_idle_timeout_reply (void **state)
 {
@@ -453,16 +468,9 @@ test_idle_timeout_reply (void **state)
       g_autoptr (GError) error = NULL;
       g_autoptr (CImgProxyClient) client = new_fake_client ("stall-reply", 1);
       g_autoptr (CImgProxyImage) image = NULL;
-      g_autoptr (GAsyncResult) result = NULL;
       gint64 start = g_get_monotonic_time ();
 
-      if (async)
-        {
-          cimg_proxy_client_open_image_async (client, "oci:/x:y", NULL, on_result, &result);
-          image = cimg_proxy_client_open_image_finish (client, wait_for (&result), &error);
-        }
-      else
-        image = cimg_proxy_client_open_image (client, "oci:/x:y", NULL, &error);
+      image = open_image_either_way (client, "oci:/x:y", async, &error);
       assert_null (image);
       test_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
       assert_true (g_get_monotonic_time () - start < 10 * G_USEC_PER_SEC);
@@ -478,16 +486,8 @@ test_exit_mid_request (void **state)
     {
       g_autoptr (GError) error = NULL;
       g_autoptr (CImgProxyClient) client = new_fake_client ("exit-on=OpenImage", 0);
-      g_autoptr (CImgProxyImage) image = NULL;
-      g_autoptr (GAsyncResult) result = NULL;
+      g_autoptr (CImgProxyImage) image = open_image_either_way (client, "oci:/x:y", async, &error);
 
-      if (async)
-        {
-          cimg_proxy_client_open_image_async (client, "oci:/x:y", NULL, on_result, &result);
-          image = cimg_proxy_client_open_image_finish (client, wait_for (&result), &error);
-        }
-      else
-        image = cimg_proxy_client_open_image (client, "oci:/x:y", NULL, &error);
       assert_null (image);
       test_assert_error (error, CIMG_PROXY_ERROR, CIMG_PROXY_ERROR_PROXY_EXITED);
       assert_non_null (strstr (error->message, "exited with status 7"));
