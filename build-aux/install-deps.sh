@@ -58,3 +58,13 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
 # shellcheck disable=SC2086
 $sudo apt-get install -y -q --no-install-recommends $missing
+
+# docker-registry's package starts a registry of its own on every address where an init
+# system lets it; the tests start theirs on 127.0.0.1 and want no other.
+case " $missing " in
+  *" docker-registry "*)
+    if [ -x /etc/init.d/docker-registry ]; then
+      $sudo /etc/init.d/docker-registry stop >/dev/null 2>&1 || true
+    fi
+    ;;
+esac
