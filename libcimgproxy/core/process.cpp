@@ -283,6 +283,14 @@ void Process::kill(int signal) {
         ::kill(pid_, signal);
 }
 
+bool Process::stop(int signal, std::chrono::milliseconds grace) {
+    if (wait_exit(grace))
+        return true;
+    kill(signal);
+    wait_exit(grace);
+    return false;
+}
+
 bool Process::exited_successfully() const {
     std::lock_guard lock(mutex_);
     return reaped_ && WIFEXITED(wait_status_) && WEXITSTATUS(wait_status_) == 0;

@@ -49,6 +49,9 @@ class Process {
     bool wait_exit(std::chrono::milliseconds timeout);
     // Sends `signal` unless the child was already reaped, so a recycled pid is never hit.
     void kill(int signal);
+    // Gives the child `grace` to exit; if it has not, sends `signal` and waits as long again.
+    // True if it exited within the first grace period.
+    bool stop(int signal, std::chrono::milliseconds grace);
 
     bool exited_successfully() const;
     // "exited with status 1", "was killed by signal 9" or "is still running", followed by the

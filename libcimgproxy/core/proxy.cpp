@@ -71,7 +71,7 @@ ErrorKind classify_open_failure(std::string_view message) {
         contains(message, "denied:"))
         return ErrorKind::AuthenticationFailed;
     // alltransports.ParseImageName and the docker reference parser
-    if (g_str_has_prefix(std::string(message).c_str(), "Invalid image name") ||
+    if (message.rfind("Invalid image name", 0) == 0 ||
         contains(message, "invalid reference format"))
         return ErrorKind::InvalidReference;
     return ErrorKind::RequestFailed;
@@ -128,10 +128,7 @@ std::unique_ptr<Proxy> Proxy::start(SpawnOptions options, std::chrono::milliseco
 Proxy::~Proxy() {
     // Closing our end is skopeo's signal to exit; a proxy stuck in a request gets a SIGTERM.
     socket_.reset();
-    if (!process_->wait_exit(kExitGrace)) {
-        process_->kill(SIGTERM);
-        process_->wait_exit(kExitGrace);
-    }
+    process_->stop(SIGTERM, kExitGrace);
 }
 
 bool Proxy::supports(Method method) const {
@@ -393,11 +390,8 @@ void Proxy::fail_exited() {
             throw Error(ErrorKind::Closed, *unusable_);
         }
     }
-    if (!process_->wait_exit(kExitGrace)) {
-        // Closed its socket but lives on: not a proxy we can talk to any more.
-        process_->kill(SIGKILL);
-        process_->wait_exit(kExitGrace);
-    }
+    // One that closed its socket but lives on is not a proxy we can talk to any more.
+    process_->stop(SIGKILL, kExitGrace);
     std::string message = format("%s %s", name_.c_str(), process_->describe_exit().c_str());
     set_unusable("The proxy is gone: " + message);
     socket_.reset();
@@ -565,12 +559,9 @@ void Proxy::shutdown() {
         // A proxy that already left is reported below from its exit status.
     }
     socket_.reset();
-    if (!process_->wait_exit(kExitGrace)) {
-        process_->kill(SIGKILL);
-        process_->wait_exit(kExitGrace);
+    if (!process_->stop(SIGKILL, kExitGrace))
         throw Error(ErrorKind::ProxyExited,
                     format("%s did not exit after Shutdown and was killed", name_.c_str()));
-    }
     if (!process_->exited_successfully())
         throw Error(ErrorKind::ProxyExited,
                     format("%s %s", name_.c_str(), process_->describe_exit().c_str()));
