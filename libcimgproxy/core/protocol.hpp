@@ -25,6 +25,12 @@ struct JsonNodeDeleter {
 };
 using JsonNodePtr = std::unique_ptr<JsonNode, JsonNodeDeleter>;
 
+struct GObjectDeleter {
+    void operator()(gpointer object) const { g_object_unref(object); }
+};
+template <typename T>
+using GObjectPtr = std::unique_ptr<T, GObjectDeleter>;
+
 struct Version {
     unsigned major = 0;
     unsigned minor = 0;
@@ -89,6 +95,9 @@ struct Reply {
 // Parses one reply packet and checks that the fds that came with it fit `method`. Throws
 // Error(Protocol) on anything skopeo would never send; the fds are closed in that case.
 Reply parse_reply(Method method, std::string_view packet, std::vector<Fd> fds);
+// The same with a parser of the caller's, which a client keeps for all its replies: a new
+// one per reply costs as much as the parsing.
+Reply parse_reply(JsonParser* parser, Method method, std::string_view packet, std::vector<Fd> fds);
 
 // An integer in a JSON node the way skopeo's Go encoder writes one: a non-negative whole
 // number, possibly serialized as a float.

@@ -21,7 +21,6 @@ namespace cimgproxy::core {
 namespace {
 
 // Replies can be far larger than requests: GetLayerInfo inlines one entry per layer.
-constexpr size_t kInitialReplyBuffer = 64 * 1024;
 constexpr size_t kMaxReplySize = 16 * 1024 * 1024;
 // Manifests, configs and layer lists; c/image itself refuses manifests above 4 MiB.
 constexpr size_t kMaxMetadataSize = 64 * 1024 * 1024;
@@ -89,7 +88,9 @@ Proxy::Proxy(std::unique_ptr<Process> process, Fd socket)
     : process_(std::move(process))
     , name_(basename_of(process_->program()))
     , socket_(std::move(socket))
-    , buffer_(kInitialReplyBuffer) {}
+    // Not value-initialized: untouched, the allocation costs address space, not memory.
+    , buffer_(new char[kMaxReplySize])
+    , parser_(json_parser_new_immutable()) {}
 
 std::unique_ptr<Proxy> Proxy::start(SpawnOptions options, std::chrono::milliseconds idle_timeout,
                                     int cancel_fd) {
@@ -123,6 +124,17 @@ std::unique_ptr<Proxy> Proxy::start(SpawnOptions options, std::chrono::milliseco
     proxy->version_ = *version;
     g_debug("Proxy %d speaks protocol %s", static_cast<int>(proxy->pid()), text);
     return proxy;
+}
+
+void Proxy::set_idle_timeout(std::chrono::milliseconds timeout) {
+    idle_timeout_ = timeout;
+    // A receive blocked on the socket alone is bounded by the socket itself, which spares
+    // a poll() per request; zero means no bound, as it does for the idle timeout.
+    struct timeval limit = {};
+    limit.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+    limit.tv_usec = static_cast<suseconds_t>(timeout.count() % 1000 * 1000);
+    if (setsockopt(socket_.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) != 0)
+        throw_errno("Could not set the proxy socket's receive timeout", errno);
 }
 
 Proxy::~Proxy() {
@@ -213,8 +225,14 @@ Reply Proxy::exchange(Method method, const std::vector<Arg>& args, int cancel_fd
     // Shutdown is the one request without a reply.
     if (method == Method::Shutdown)
         return Reply{};
+    // With only the socket to watch, the socket's own timeout does what poll() would.
+    if (cancel_fd < 0 && drain == nullptr)
+        return receive(method, true);
 
     std::optional<Reply> reply;
+    // Set once the pipe reports its writer gone: what is left can then be read without
+    // waiting for it.
+    bool writer_gone = false;
     char chunk[64 * 1024];
     for (;;) {
         bool draining = drain != nullptr && drain->fd->valid();
@@ -236,10 +254,17 @@ Reply Proxy::exchange(Method method, const std::vector<Arg>& args, int cancel_fd
         if (cancel_fd >= 0)
             fds[count++] = {cancel_fd, POLLIN, 0};
 
-        // skopeo closes a pipe's write end before it answers FinishPipe, so once the answer
-        // is in, whatever is left is already in the pipe: do not wait for more.
-        int ready = poll(fds, count, reply ? 0 : poll_timeout(idle_timeout_));
-        if (ready == 0 && reply) {
+        int ready;
+        if (reply && writer_gone) {
+            // Only the rest of a pipe whose writer is gone: read() cannot block on it.
+            fds[drain_index].revents = POLLIN;
+            ready = 1;
+        } else {
+            // skopeo closes a pipe's write end before it answers FinishPipe, so once the
+            // answer is in, whatever is left is already in the pipe: do not wait for more.
+            ready = poll(fds, count, reply ? 0 : poll_timeout(idle_timeout_));
+        }
+        if (ready == 0 && reply && drain_index >= 0) {
             drain->fd->reset();
             continue;
         }
@@ -258,6 +283,7 @@ Reply Proxy::exchange(Method method, const std::vector<Arg>& args, int cancel_fd
             throw_cancelled();
         }
         if (drain_index >= 0 && fds[drain_index].revents != 0) {
+            writer_gone = writer_gone || (fds[drain_index].revents & POLLHUP) != 0;
             ssize_t n = read(drain->fd->get(), chunk, sizeof chunk);
             if (n < 0 && errno != EINTR && errno != EAGAIN)
                 drain->fd->reset();
@@ -265,45 +291,29 @@ Reply Proxy::exchange(Method method, const std::vector<Arg>& args, int cancel_fd
                 drain->fd->reset();
         }
         if (socket_index >= 0 && fds[socket_index].revents != 0)
-            reply = receive(method);
+            reply = receive(method, false);
     }
 }
 
-Reply Proxy::receive(Method method) {
-    ssize_t length;
-    do
-        length = recv(socket_.get(), nullptr, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
-    while (length < 0 && errno == EINTR);
-    if (length == 0 || (length < 0 && errno == ECONNRESET))
-        fail_exited();
-    if (length < 0)
-        throw_errno("Could not receive from the proxy", errno);
-
-    size_t size = static_cast<size_t>(length);
-    if (size > kMaxReplySize) {
-        // Reading it into a small buffer discards the rest of the packet.
-        char discard;
-        recv(socket_.get(), &discard, 1, MSG_DONTWAIT);
-        fail_protocol(Error(ErrorKind::Protocol,
-                            format("The reply to %s is %zu bytes long, more than the %zu a "
-                                   "reply may have",
-                                   method_info(method).name, size, kMaxReplySize)));
-    }
-    if (buffer_.size() < size)
-        buffer_.resize(size);
-
+Reply Proxy::receive(Method method, bool wait) {
     alignas(struct cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))];
-    struct iovec iov = {buffer_.data(), buffer_.size()};
+    struct iovec iov = {buffer_.get(), kMaxReplySize};
     struct msghdr message = {};
     message.msg_iov = &iov;
     message.msg_iovlen = 1;
     message.msg_control = control;
     message.msg_controllen = sizeof control;
 
+    // MSG_TRUNC: the length returned is the reply's, even where it did not fit.
+    int flags = MSG_CMSG_CLOEXEC | MSG_TRUNC | (wait ? 0 : MSG_DONTWAIT);
     ssize_t n;
     do
-        n = recvmsg(socket_.get(), &message, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        n = recvmsg(socket_.get(), &message, flags);
     while (n < 0 && errno == EINTR);
+    if (n < 0 && wait && (errno == EAGAIN || errno == EWOULDBLOCK))
+        fail_timeout(method);
+    if (n == 0 || (n < 0 && errno == ECONNRESET))
+        fail_exited();
     if (n < 0)
         throw_errno("Could not receive from the proxy", errno);
 
@@ -323,30 +333,27 @@ Reply Proxy::receive(Method method) {
     }
 
     try {
-        if (message.msg_flags & MSG_TRUNC)
+        size_t size = static_cast<size_t>(n);
+        if (size > kMaxReplySize)
             throw Error(ErrorKind::Protocol,
-                        format("The reply to %s was truncated", method_info(method).name));
+                        format("The reply to %s is %zu bytes long, more than the %zu a reply "
+                               "may have",
+                               method_info(method).name, size, kMaxReplySize));
         if (message.msg_flags & MSG_CTRUNC)
             throw Error(ErrorKind::Protocol,
                         format("The reply to %s carried more than %zu file descriptors",
                                method_info(method).name, kMaxFds));
-        return parse_reply(method, std::string_view(buffer_.data(), static_cast<size_t>(n)),
+        return parse_reply(parser_.get(), method, std::string_view(buffer_.get(), size),
                            std::move(fds));
     } catch (const Error& error) {
         fail_protocol(error);
     }
 }
 
-void Proxy::wait_readable(int fd, Method method) {
-    if (!poll_readable(fd, poll_timeout(idle_timeout_)))
-        fail_timeout(method);
-}
-
 void Proxy::discard_abandoned() {
     while (!abandoned_.empty()) {
         Method method = abandoned_.front();
-        wait_readable(socket_.get(), method);
-        Reply reply = receive(method);
+        Reply reply = receive(method, true);
         abandoned_.pop_front();
         // Nobody will read its pipe: closing it keeps the FinishPipe from blocking, which goes
         // out once every abandoned reply is in.

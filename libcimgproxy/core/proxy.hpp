@@ -40,7 +40,7 @@ class Proxy {
     const Version& version() const noexcept { return version_; }
     // How long a request may go without a reply, and FinishPipe without data, before the
     // proxy is taken for wedged and stopped; zero waits forever.
-    void set_idle_timeout(std::chrono::milliseconds timeout) noexcept { idle_timeout_ = timeout; }
+    void set_idle_timeout(std::chrono::milliseconds timeout);
     std::chrono::milliseconds idle_timeout() const noexcept { return idle_timeout_; }
     bool supports(Method method) const;
     pid_t pid() const noexcept { return process_->pid(); }
@@ -100,10 +100,10 @@ class Proxy {
 
     Reply call(Method method, const std::vector<Arg>& args, int cancel_fd, Drain* drain);
     Reply exchange(Method method, const std::vector<Arg>& args, int cancel_fd, Drain* drain);
-    Reply receive(Method method);
+    // Blocks for at most the idle timeout when `wait`; otherwise a reply must be waiting.
+    Reply receive(Method method, bool wait);
     void discard_abandoned();
     void finish_abandoned_pipes();
-    void wait_readable(int fd, Method method);
     std::string read_piped(Method method, uint64_t image, int cancel_fd, JsonNodePtr* value);
 
     [[noreturn]] void fail_exited();
@@ -121,7 +121,10 @@ class Proxy {
     // The request in flight: everything here belongs to whoever holds the mutex.
     std::mutex mutex_;
     Fd socket_;
-    std::vector<char> buffer_;
+    // Room for the largest reply allowed, so that one recvmsg() takes any reply whole. Only
+    // the pages replies reach are ever backed by memory.
+    std::unique_ptr<char[]> buffer_;
+    GObjectPtr<JsonParser> parser_;
     // Requests whose caller stopped waiting; their replies still arrive, in order.
     std::deque<Method> abandoned_;
 
