@@ -41,6 +41,7 @@ packages="
   docker-registry
   apache2-utils
   openssl
+  gnuplot-nox
 "
 
 missing=""
