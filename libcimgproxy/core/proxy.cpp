@@ -230,9 +230,6 @@ Reply Proxy::exchange(Method method, const std::vector<Arg>& args, int cancel_fd
         return receive(method, true);
 
     std::optional<Reply> reply;
-    // Set once the pipe reports its writer gone: what is left can then be read without
-    // waiting for it.
-    bool writer_gone = false;
     char chunk[64 * 1024];
     for (;;) {
         bool draining = drain != nullptr && drain->fd->valid();
@@ -254,16 +251,9 @@ Reply Proxy::exchange(Method method, const std::vector<Arg>& args, int cancel_fd
         if (cancel_fd >= 0)
             fds[count++] = {cancel_fd, POLLIN, 0};
 
-        int ready;
-        if (reply && writer_gone) {
-            // Only the rest of a pipe whose writer is gone: read() cannot block on it.
-            fds[drain_index].revents = POLLIN;
-            ready = 1;
-        } else {
-            // skopeo closes a pipe's write end before it answers FinishPipe, so once the
-            // answer is in, whatever is left is already in the pipe: do not wait for more.
-            ready = poll(fds, count, reply ? 0 : poll_timeout(idle_timeout_));
-        }
+        // skopeo closes a pipe's write end before it answers FinishPipe, so once the answer
+        // is in, whatever is left is already in the pipe: do not wait for more.
+        int ready = poll(fds, count, reply ? 0 : poll_timeout(idle_timeout_));
         if (ready == 0 && reply && drain_index >= 0) {
             drain->fd->reset();
             continue;
@@ -283,7 +273,6 @@ Reply Proxy::exchange(Method method, const std::vector<Arg>& args, int cancel_fd
             throw_cancelled();
         }
         if (drain_index >= 0 && fds[drain_index].revents != 0) {
-            writer_gone = writer_gone || (fds[drain_index].revents & POLLHUP) != 0;
             ssize_t n = read(drain->fd->get(), chunk, sizeof chunk);
             if (n < 0 && errno != EINTR && errno != EAGAIN)
                 drain->fd->reset();
