@@ -64,6 +64,7 @@ struct _CImgProxyBlobStream
   guint64 offset;
   guint64 remaining;
   gboolean pipe_drained; /* the last read(2) emptied the pipe */
+  GSource *watch;        /* waits for the pipe on behalf of asynchronous reads */
 
   /* A blob from GetRawBlob: read to end-of-file, with the verdict ours to reach: what the
    * error pipe says, then the digest of what came. */
@@ -211,9 +212,27 @@ ask_verdict (CImgProxyBlobStream *self, int fd, GCancellable *cancellable)
 }
 
 static void
+stop_watching (CImgProxyBlobStream *self)
+{
+  if (self->watch == NULL)
+    return;
+  g_source_destroy (self->watch);
+  g_clear_pointer (&self->watch, g_source_unref);
+}
+
+/* Takes the pipe from the stream, once it is no longer to be read; a source left polling
+ * it would spin on the closed fd, or on whatever file next gets its number. */
+static int
+take_fd (CImgProxyBlobStream *self)
+{
+  stop_watching (self);
+  return g_steal_fd (&self->fd);
+}
+
+static void
 finish_now (CImgProxyBlobStream *self, GCancellable *cancellable)
 {
-  int fd = g_steal_fd (&self->fd);
+  int fd = take_fd (self);
 
   set_done (self, ask_verdict (self, fd, cancellable));
 }
@@ -241,7 +260,7 @@ start_finish (CImgProxyBlobStream *self)
   g_mutex_unlock (&self->lock);
 
   g_task_set_source_tag (task, start_finish);
-  g_task_set_task_data (task, GINT_TO_POINTER (g_steal_fd (&self->fd)), NULL);
+  g_task_set_task_data (task, GINT_TO_POINTER (take_fd (self)), NULL);
   g_task_run_in_thread (task, finish_in_thread);
 }
 
@@ -266,13 +285,13 @@ abandon (CImgProxyBlobStream *self)
   if (self->raw)
     {
       /* Nothing to finish: skopeo's writer sees EPIPE, and the pipes are gone. */
-      g_close (g_steal_fd (&self->fd), NULL);
+      g_close (take_fd (self), NULL);
       g_close (g_steal_fd (&self->error_fd), NULL);
     }
   else if (core != NULL)
-    cimg_core_proxy_abandon_blob (core, self->pipe_id, g_steal_fd (&self->fd));
+    cimg_core_proxy_abandon_blob (core, self->pipe_id, take_fd (self));
   else
-    g_close (g_steal_fd (&self->fd), NULL);
+    g_close (take_fd (self), NULL);
 
   g_mutex_lock (&self->lock);
   self->state = BLOB_ABANDONED;
@@ -540,56 +559,164 @@ cimg_proxy_blob_stream_create_source (GPollableInputStream *stream, GCancellable
   return g_pollable_source_new_full (stream, child, cancellable);
 }
 
-/* The asynchronous read, done here rather than by GInputStream's default so that a cancelled
- * or stalled read abandons the transfer, as a synchronous one does. */
+/* Asynchronous reads wait for the pipe with a source of the stream's own rather than through
+ * GInputStream's default, so that a cancelled or stalled read abandons the transfer as a
+ * synchronous one does. The source outlives the read it waits for: a reader issues its next
+ * read from the callback of the last one, finds the source still attached, and the main
+ * context polls the same fds from one read to the next. Attaching or destroying an fd source
+ * wakes the context up, which for a blob arriving in 64 KiB pipefuls cost more CPU than the
+ * reads themselves. */
+typedef struct
+{
+  GSource parent;
+  gpointer pipe_tag;
+  gint64 idle_timeout;    /* microseconds, 0 for none */
+  GTask *task;            /* the read waiting for the pipe, if any */
+  GSource *cancel_source; /* that read's cancellable, as a child source */
+  gint64 waiting_since;   /* when that read began to wait, in monotonic time */
+} PipeWatch;
+
 typedef struct
 {
   void *buffer;
   gsize count;
-  GSource *ready;
-  GSource *timeout;
 } AsyncRead;
-
-static void
-async_read_clear_sources (AsyncRead *data)
-{
-  if (data->ready != NULL)
-    g_source_destroy (data->ready);
-  if (data->timeout != NULL)
-    g_source_destroy (data->timeout);
-  g_clear_pointer (&data->ready, g_source_unref);
-  g_clear_pointer (&data->timeout, g_source_unref);
-}
-
-static void
-async_read_free (gpointer data)
-{
-  async_read_clear_sources (data);
-  g_free (data);
-}
 
 static void try_read_async (GTask *task);
 
-static gboolean
-on_async_read_ready (GObject *stream, gpointer user_data)
+static void
+pipe_watch_release_task (PipeWatch *watch)
 {
-  GTask *task = user_data;
-
-  async_read_clear_sources (g_task_get_task_data (task));
-  try_read_async (task);
-  return G_SOURCE_REMOVE;
+  if (watch->cancel_source != NULL)
+    {
+      g_source_remove_child_source (&watch->parent, watch->cancel_source);
+      g_clear_pointer (&watch->cancel_source, g_source_unref);
+    }
+  g_clear_object (&watch->task);
 }
 
 static gboolean
-on_async_read_stalled (gpointer user_data)
+pipe_watch_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
 {
-  GTask *task = user_data;
+  PipeWatch *watch = (PipeWatch *) source;
+  gint64 now = g_source_get_time (source);
+  g_autoptr (GTask) task = NULL;
+  gboolean readable, cancelled;
+  gint64 deadline;
   GError *error = NULL;
 
-  async_read_clear_sources (g_task_get_task_data (task));
-  stall (g_task_get_source_object (task), &error);
-  g_task_return_error (task, error);
+  /* Nobody is reading: stop polling the pipe until somebody does. */
+  if (watch->task == NULL)
+    return G_SOURCE_REMOVE;
+
+  readable = g_source_query_unix_fd (source, watch->pipe_tag) != 0;
+  cancelled = g_cancellable_is_cancelled (g_task_get_cancellable (watch->task));
+  deadline = watch->waiting_since + watch->idle_timeout;
+  if (!readable && !cancelled && (watch->idle_timeout == 0 || now < deadline))
+    {
+      /* Woken by the deadline of an earlier read: this one has time left. */
+      if (watch->idle_timeout > 0)
+        g_source_set_ready_time (source, deadline);
+      return G_SOURCE_CONTINUE;
+    }
+  if (watch->idle_timeout > 0 && g_source_get_ready_time (source) <= now)
+    {
+      /* A long transfer outlives the deadline the source was created with. */
+      g_source_set_ready_time (source, now + watch->idle_timeout);
+    }
+
+  task = g_object_ref (watch->task);
+  pipe_watch_release_task (watch);
+  if (readable)
+    CIMG_PROXY_BLOB_STREAM (g_task_get_source_object (task))->pipe_drained = FALSE;
+  else if (!cancelled)
+    {
+      stall (g_task_get_source_object (task), &error);
+      g_task_return_error (task, error);
+      return G_SOURCE_REMOVE;
+    }
+  /* This may end the stream, and with it the source: nothing of either is touched after. */
+  try_read_async (task);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+pipe_watch_finalize (GSource *source)
+{
+  pipe_watch_release_task ((PipeWatch *) source);
+}
+
+static GSourceFuncs pipe_watch_funcs = {
+  .dispatch = pipe_watch_dispatch,
+  .finalize = pipe_watch_finalize,
+};
+
+static gboolean
+on_cancelled (GCancellable *cancellable, gpointer user_data)
+{
+  /* The parent source wakes up too, and looks at the cancellable itself. */
+  return G_SOURCE_CONTINUE;
+}
+
+/* Leaves @task waiting for the pipe, with the stream's source. */
+static void
+watch_pipe (CImgProxyBlobStream *self, GTask *task)
+{
+  GCancellable *cancellable = g_task_get_cancellable (task);
+  PipeWatch *watch;
+
+  if (self->watch != NULL && (g_source_is_destroyed (self->watch) ||
+                              g_source_get_context (self->watch) != g_task_get_context (task) ||
+                              g_source_get_priority (self->watch) != g_task_get_priority (task)))
+    stop_watching (self);
+
+  if (self->watch == NULL)
+    {
+      self->watch = g_source_new (&pipe_watch_funcs, sizeof (PipeWatch));
+      watch = (PipeWatch *) self->watch;
+      g_source_set_static_name (self->watch, "CImgProxyBlobStream pipe");
+      g_source_set_priority (self->watch, g_task_get_priority (task));
+      /* Otherwise GLib takes the fd out of the poll set around every dispatch, which costs
+       * two more wakeups per read. Recursion is harmless: the read is taken off the source
+       * before anything is called. */
+      g_source_set_can_recurse (self->watch, TRUE);
+      watch->pipe_tag = g_source_add_unix_fd (self->watch, self->fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
+      watch->idle_timeout = (gint64) self->idle_timeout * G_USEC_PER_SEC;
+      if (watch->idle_timeout > 0)
+        g_source_set_ready_time (self->watch, g_get_monotonic_time () + watch->idle_timeout);
+      g_source_attach (self->watch, g_task_get_context (task));
+    }
+
+  watch = (PipeWatch *) self->watch;
+  watch->task = g_object_ref (task);
+  watch->waiting_since = g_get_monotonic_time ();
+  if (cancellable != NULL)
+    {
+      watch->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (watch->cancel_source, G_SOURCE_FUNC (on_cancelled), NULL, NULL);
+      g_source_add_child_source (self->watch, watch->cancel_source);
+    }
+}
+
+static gboolean
+on_verdict_ready (GObject *stream, gpointer user_data)
+{
+  try_read_async (user_data);
   return G_SOURCE_REMOVE;
+}
+
+/* Leaves @task waiting for the worker that asks for the verdict: once per blob, so an
+ * ordinary pollable source does. The FinishPipe is bounded by the proxy's own idle timeout. */
+static void
+watch_verdict (CImgProxyBlobStream *self, GTask *task)
+{
+  g_autoptr (GSource) source = g_pollable_input_stream_create_source (
+    G_POLLABLE_INPUT_STREAM (self), g_task_get_cancellable (task));
+
+  g_source_set_priority (source, g_task_get_priority (task));
+  g_source_set_callback (source, G_SOURCE_FUNC (on_verdict_ready), g_object_ref (task),
+                         g_object_unref);
+  g_source_attach (source, g_task_get_context (task));
 }
 
 static void
@@ -597,14 +724,22 @@ try_read_async (GTask *task)
 {
   CImgProxyBlobStream *self = g_task_get_source_object (task);
   AsyncRead *data = g_task_get_task_data (task);
-  GCancellable *cancellable = g_task_get_cancellable (task);
+  gboolean reading = get_state (self) == BLOB_READING && self->remaining > 0;
+  gsize wanted = (gsize) MIN (data->count, self->remaining);
   GError *error = NULL;
   gssize n;
 
-  if (g_cancellable_is_cancelled (cancellable))
+  if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
     {
       abandon (self);
       g_task_return_error_if_cancelled (task);
+      return;
+    }
+
+  /* As for synchronous reads: after a short read, the pipe is most likely empty. */
+  if (reading && self->pipe_drained)
+    {
+      watch_pipe (self, task);
       return;
     }
 
@@ -612,29 +747,18 @@ try_read_async (GTask *task)
                                                data->count, &error);
   if (n >= 0)
     {
+      self->pipe_drained = reading && (gsize) n < wanted;
       g_task_return_int (task, n);
-      return;
     }
-  if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+  else if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    g_task_return_error (task, error);
+  else
     {
-      g_task_return_error (task, error);
-      return;
-    }
-  g_clear_error (&error);
-
-  data->ready = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (self), cancellable);
-  g_source_set_priority (data->ready, g_task_get_priority (task));
-  g_source_set_callback (data->ready, G_SOURCE_FUNC (on_async_read_ready), g_object_ref (task),
-                         g_object_unref);
-  g_source_attach (data->ready, g_task_get_context (task));
-
-  /* Only the pipe can stall: the FinishPipe has the proxy's own idle timeout. */
-  if (self->idle_timeout > 0 && get_state (self) == BLOB_READING)
-    {
-      data->timeout = g_timeout_source_new_seconds (self->idle_timeout);
-      g_source_set_callback (data->timeout, on_async_read_stalled, g_object_ref (task),
-                             g_object_unref);
-      g_source_attach (data->timeout, g_task_get_context (task));
+      g_clear_error (&error);
+      if (get_state (self) == BLOB_READING && self->remaining > 0)
+        watch_pipe (self, task);
+      else
+        watch_verdict (self, task);
     }
 }
 
@@ -648,13 +772,13 @@ cimg_proxy_blob_stream_read_async (GInputStream *stream,
                                    gpointer user_data)
 {
   g_autoptr (GTask) task = g_task_new (stream, cancellable, callback, user_data);
-  AsyncRead *data = g_new0 (AsyncRead, 1);
+  AsyncRead *data = g_new (AsyncRead, 1);
 
   data->buffer = buffer;
   data->count = count;
   g_task_set_source_tag (task, cimg_proxy_blob_stream_read_async);
   g_task_set_priority (task, io_priority);
-  g_task_set_task_data (task, data, async_read_free);
+  g_task_set_task_data (task, data, g_free);
   try_read_async (task);
 }
 
@@ -702,7 +826,9 @@ cimg_proxy_blob_stream_finalize (GObject *object)
 {
   CImgProxyBlobStream *self = CIMG_PROXY_BLOB_STREAM (object);
 
-  /* GInputStream's dispose closed the stream, so the pipe is finished or abandoned. */
+  /* GInputStream's dispose closed the stream, so the pipe is finished or abandoned, and
+   * nothing watches it any more. */
+  g_assert (self->watch == NULL);
   if (self->done_event >= 0)
     g_close (self->done_event, NULL);
   if (self->error_fd >= 0)

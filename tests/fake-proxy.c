@@ -13,6 +13,8 @@
  *   die-in-blob      exit with status 9 after the first 1000 bytes of a blob
  *   stall-reply      never answer anything but Initialize
  *   stall-blob       serve blobs of unknown size that get 1000 bytes and then nothing
+ *   trickle-blob     serve blobs of 5000 "t"s, 1000 bytes every 400 ms, answering nothing
+ *                    else meanwhile
  *   bad-json-on=M    answer M with something that is not JSON
  *   extra-fd-on=M    send an extra fd with the answer to M
  *   no-pipe-id-on=M  answer M with its pipe but pipeid 0
@@ -44,6 +46,7 @@ static struct
   gboolean die_in_blob;
   gboolean stall_reply;
   gboolean stall_blob;
+  gboolean trickle_blob;
   const char *bad_json_on;
   const char *extra_fd_on;
   const char *no_pipe_id_on;
@@ -205,6 +208,22 @@ serve_blob (JsonArray *args)
         }
       return;
     }
+  if (options.trickle_blob)
+    {
+      memset (data, 't', 1000);
+      if (pipe (fds) != 0)
+        exit (1);
+      reply (TRUE, "5000", (guint) fds[1], "", fds[0]);
+      close (fds[0]);
+      for (int i = 0; i < 5; i++)
+        {
+          if (i > 0)
+            g_usleep (400 * 1000);
+          if (write (fds[1], data, 1000) != 1000)
+            exit (1);
+        }
+      return;
+    }
   size = CLAMP (size, 0, (gint64) sizeof data);
   memset (data, 'a', (gsize) size);
   reply_with_pipe ("null", data, (gsize) size);
@@ -322,6 +341,8 @@ parse_options (const char *spec)
         options.stall_reply = TRUE;
       else if (g_str_equal (name, "stall-blob"))
         options.stall_blob = TRUE;
+      else if (g_str_equal (name, "trickle-blob"))
+        options.trickle_blob = TRUE;
       else if (g_str_equal (name, "bad-json-on"))
         options.bad_json_on = g_strdup (value);
       else if (g_str_equal (name, "extra-fd-on"))

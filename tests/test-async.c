@@ -445,6 +445,83 @@ test_idle_timeout_blob (void **state)
     }
 }
 
+/* A transfer that takes longer than the idle timeout, with no gap as long, is not a stall:
+ * the deadline runs from each read's start, not from the first. */
+static void
+test_idle_timeout_slow_blob (void **state)
+{
+  g_autoptr (CImgProxyClient) client = new_fake_client ("trickle-blob", 1);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyImage) image = NULL;
+  g_autoptr (CImgProxyBlobStream) blob = NULL;
+  g_autofree char *expected = g_strnfill (5000, 't');
+  g_autofree char *expected_hash =
+    g_compute_checksum_for_string (G_CHECKSUM_SHA256, expected, 5000);
+  g_autofree char *expected_digest = g_strconcat ("sha256:", expected_hash, NULL);
+  AsyncReader reader = { 0 };
+  gint64 start;
+
+  image = cimg_proxy_client_open_image (client, "oci:/slow:latest", NULL, &error);
+  test_assert_no_error (error);
+  blob = cimg_proxy_image_open_blob (image, layer_digest ("multi:latest", 0), 5000, NULL, &error);
+  test_assert_no_error (error);
+
+  start = g_get_monotonic_time ();
+  async_reader_start (&reader, blob);
+  while (reader.digest == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  test_assert_no_error (reader.error);
+  assert_true (g_get_monotonic_time () - start > 3 * G_USEC_PER_SEC / 2);
+  assert_int_equal (reader.size, 5000);
+  assert_string_equal (reader.digest, expected_digest);
+  async_reader_clear (&reader);
+}
+
+/* Between asynchronous reads nothing polls the pipe: data that arrives while nobody reads
+ * wakes the main loop once, not at every iteration, and the next read still gets it. */
+static void
+test_async_quiet_between_reads (void **state)
+{
+  g_autoptr (CImgProxyClient) client = new_fake_client ("trickle-blob", 0);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyImage) image = NULL;
+  g_autoptr (CImgProxyBlobStream) blob = NULL;
+  AsyncReader reader = { 0 };
+  guint dispatched = 0;
+
+  image = cimg_proxy_client_open_image (client, "oci:/slow:latest", NULL, &error);
+  test_assert_no_error (error);
+  blob = cimg_proxy_image_open_blob (image, layer_digest ("multi:latest", 0), 5000, NULL, &error);
+  test_assert_no_error (error);
+
+  /* The second read has to wait for its bytes; then nobody reads while the third arrive. */
+  for (int i = 0; i < 2; i++)
+    {
+      g_autoptr (GAsyncResult) result = NULL;
+      g_autoptr (GBytes) bytes = NULL;
+
+      g_input_stream_read_bytes_async (G_INPUT_STREAM (blob), 1000, G_PRIORITY_DEFAULT, NULL,
+                                       on_result, &result);
+      bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (blob), wait_for (&result), &error);
+      test_assert_no_error (error);
+      assert_int_equal (g_bytes_get_size (bytes), 1000);
+    }
+  for (int i = 0; i < 100; i++)
+    {
+      g_usleep (10 * 1000);
+      if (g_main_context_iteration (NULL, FALSE))
+        dispatched++;
+    }
+  assert_in_range (dispatched, 0, 2);
+
+  async_reader_start (&reader, blob);
+  while (reader.digest == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  test_assert_no_error (reader.error);
+  assert_int_equal (reader.size, 3000);
+  async_reader_clear (&reader);
+}
+
 /* open_image, or open_image_async on the main loop. */
 static CImgProxyImage *
 open_image_either_way (CImgProxyClient *client,
@@ -761,6 +838,8 @@ main (void)
     cmocka_unit_test (test_cancel_after),
     cmocka_unit_test (test_cancel_blocked_read),
     cmocka_unit_test (test_idle_timeout_blob),
+    cmocka_unit_test (test_idle_timeout_slow_blob),
+    cmocka_unit_test (test_async_quiet_between_reads),
     cmocka_unit_test (test_idle_timeout_reply),
     cmocka_unit_test (test_exit_mid_request),
     cmocka_unit_test (test_killed_mid_stream_async),
