@@ -94,6 +94,27 @@ test_parse_reply (void **)
   assert_false (reply.success);
   assert_string_equal (reply.error_code.c_str (), "retryable");
 
+  // JSON as Go writes it, and as it may: escapes, pairs, whitespace, floats, nesting.
+  reply = parse_reply (Method::CloseImage,
+                       " {\"error\" : \"a\\\"b\\\\c\\/d\\u00e9\\ud83d\\ude00\\n\","
+                       "\"success\":false,\"other\":[{\"x\":[1,2.5e3,null,true]},{}],"
+                       "\"pipeid\":0.0}\r\n",
+                       {});
+  assert_false (reply.success);
+  assert_string_equal (reply.error.c_str (), "a\"b\\c/d\u00e9\U0001F600\n");
+  reply =
+    parse_reply (Method::GetLayerInfo,
+                 R"({"success":true,"value":[{"digest":"sha256:x","size":-1}],"pipeid":0})", {});
+  assert_true (JSON_NODE_HOLDS_ARRAY (reply.value.get ()));
+  assert_int_equal (json_array_get_length (json_node_get_array (reply.value.get ())), 1);
+  reply = parse_reply (Method::OpenImage, R"({"success":true,"value":3,"value":4})", {});
+  assert_int_equal (json_node_get_int (reply.value.get ()), 4);
+  reply = parse_reply (Method::OpenImage, R"({"success":true,"value":1e2})", {});
+  assert_int_equal (*json_to_uint (reply.value.get ()), 100);
+
+  std::string deep =
+    R"({"success":true,"value":)" + std::string (100, '[') + std::string (100, ']') + "}";
+
   guint before = test_count_open_fds ();
   struct Case
   {
@@ -114,6 +135,26 @@ test_parse_reply (void **)
     { Method::OpenImage, R"({"success":true,"pipeid":4294967296})", 0 },
     { Method::OpenImage, R"({"success":false,"error":17})", 0 },
     { Method::GetRawBlob, R"({"success":true,"pipeid":0})", 1 },
+    // Not JSON, in the ways a hand-written scanner could let slip.
+    { Method::Initialize, R"({"success":true} x)", 0 },
+    { Method::Initialize, R"({"success":true,})", 0 },
+    { Method::Initialize, R"({"success":true "value":1})", 0 },
+    { Method::Initialize, R"({"success":tru})", 0 },
+    { Method::Initialize, R"({"success":true,"value":01})", 0 },
+    { Method::Initialize, R"({"success":true,"value":1.})", 0 },
+    { Method::Initialize, R"({"success":true,"value":-})", 0 },
+    { Method::Initialize, R"({"success":true,"value":"\x"})", 0 },
+    { Method::Initialize, R"({"success":true,"value":"\ud800"})", 0 },
+    { Method::Initialize, R"({"success":true,"value":"\udc00\ud800"})", 0 },
+    { Method::Initialize, R"({"success":true,"value":"\u00"})", 0 },
+    { Method::Initialize, R"({"success":true,"value":"\u0000"})", 0 },
+    { Method::Initialize, "{\"success\":true,\"value\":\"\t\"}", 0 },
+    { Method::Initialize, "{\"success\":true,\"value\":\"\xff\"}", 0 },
+    { Method::Initialize, R"({"success":true,"other":[1,}])", 0 },
+    { Method::Initialize, R"({"success":true,"other":{"a"}})", 0 },
+    { Method::Initialize, R"({"success":true,"value":[1})", 0 },
+    { Method::Initialize, R"({"success":true,"value")", 0 },
+    { Method::Initialize, deep.c_str (), 0 },
   };
   for (const Case &c : bad)
     {
