@@ -72,7 +72,7 @@ ARCH_NAMES = {
 
 # Only these names may already be in OUTDIR; anything else means the user
 # pointed us at a directory we did not make, and we refuse to delete it.
-OUTPUT_NAMES = {"multi", "corrupt", "wide", "layers", "evil", "sample", "expected.json"}
+OUTPUT_NAMES = {"multi", "corrupt", "wide", "tall", "layers", "evil", "sample", "expected.json"}
 
 
 def host_arch():
@@ -184,7 +184,7 @@ def gzip_layer(level):
     return lambda tar: (gzip.compress(tar, compresslevel=level, mtime=0), LAYER_TYPE)
 
 
-def add_image(layout, arch, layers, cmd, level=9, compress=None, diff_ids=None):
+def add_image(layout, arch, layers, cmd, level=9, compress=None, diff_ids=None, labels=None):
     """Store layers, config and manifest; return the manifest descriptor and
     the facts expected.json records about the image.
 
@@ -211,7 +211,7 @@ def add_image(layout, arch, layers, cmd, level=9, compress=None, diff_ids=None):
         "architecture": arch,
         "os": "linux",
         "created": CREATED,
-        "config": {"Env": ENV, "Cmd": cmd},
+        "config": {"Env": ENV, "Cmd": cmd, **({"Labels": labels} if labels else {})},
         "rootfs": {"type": "layers",
                    "diff_ids": diff_ids or [f["diff_id"] for f in layer_facts]},
         "history": history,
@@ -338,6 +338,19 @@ def make_wide(root, host):
                f"add data/wide-{i}.bin") for i in range(4)]
     layout = OciLayout(root)
     desc, facts = add_image(layout, host, layers, ["/bin/true"])
+    layout.tag("latest", desc)
+    layout.finish()
+    return facts
+
+
+def make_tall(root, host):
+    # Metadata larger than a pipe holds (64 KiB): a manifest of 600 layers and a config with
+    # 256 KiB of labels, so skopeo's writer blocks until the client reads.
+    layers = [([file_entry(f"tall/{i}", f"{i}\n".encode())], f"add tall/{i}")
+              for i in range(600)]
+    labels = {f"org.example.label-{i}": prng_bytes(f"label-{i}", 96).hex() for i in range(1024)}
+    layout = OciLayout(root)
+    desc, facts = add_image(layout, host, layers, ["/bin/true"], labels=labels)
     layout.tag("latest", desc)
     layout.finish()
     return facts
@@ -480,6 +493,7 @@ def main():
     corrupt_facts = make_corrupt(multi_root, os.path.join(args.outdir, "corrupt"),
                                  multi_facts, 1)
     wide_facts = make_wide(os.path.join(args.outdir, "wide"), host)
+    tall_facts = make_tall(os.path.join(args.outdir, "tall"), host)
     kinds_facts = make_layer_kinds(os.path.join(args.outdir, "layers"), host)
     evil_facts = make_evil(os.path.join(args.outdir, "evil"), host)
     sample_facts = make_sample(os.path.join(args.outdir, "sample"), host)
@@ -491,6 +505,7 @@ def main():
             "multi:index": index_facts,
             "corrupt:latest": corrupt_facts,
             "wide:latest": wide_facts,
+            "tall:latest": tall_facts,
             **kinds_facts,
             **evil_facts,
             "sample:latest": sample_facts,

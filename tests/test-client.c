@@ -132,6 +132,47 @@ test_oci_multi_layer (void **state)
   test_assert_no_error (error);
 }
 
+/* Metadata larger than a pipe holds: skopeo cannot answer FinishPipe before the client has
+ * read most of it, so the client must read while it waits. */
+static void
+test_metadata_larger_than_a_pipe (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CImgProxyClient) client = new_client ();
+  g_autoptr (CImgProxyImage) image = open_oci (client, "tall", "latest");
+  JsonObject *expected = test_expected_image ("tall:latest");
+  g_autofree char *digest = NULL;
+  g_autofree char *bytes_digest = NULL;
+  g_autoptr (GBytes) manifest = NULL;
+  g_autoptr (GBytes) config = NULL;
+  g_autoptr (GPtrArray) infos = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *labels;
+
+  manifest = cimg_proxy_image_get_manifest (image, NULL, &digest, &error);
+  test_assert_no_error (error);
+  assert_true (g_bytes_get_size (manifest) > 64 * 1024);
+  assert_string_equal (digest, json_object_get_string_member (expected, "manifest_digest"));
+  bytes_digest =
+    test_sha256_digest (g_bytes_get_data (manifest, NULL), g_bytes_get_size (manifest));
+  assert_string_equal (bytes_digest, digest);
+
+  config = cimg_proxy_image_get_config (image, NULL, &error);
+  test_assert_no_error (error);
+  assert_true (g_bytes_get_size (config) > 256 * 1024);
+  assert_true (json_parser_load_from_data (parser, g_bytes_get_data (config, NULL),
+                                           g_bytes_get_size (config), &error));
+  labels = json_object_get_object_member (
+    json_object_get_object_member (json_node_get_object (json_parser_get_root (parser)), "config"),
+    "Labels");
+  assert_int_equal (json_object_get_size (labels), 1024);
+
+  infos = cimg_proxy_image_get_layer_info (image, NULL, &error);
+  test_assert_no_error (error);
+  assert_layer_infos (infos, test_expected_layers ("tall:latest"));
+  assert_layer_reads (image, test_expected_layers ("tall:latest"), 599);
+}
+
 static void
 test_docker_schema2_converted (void **state)
 {
@@ -794,6 +835,7 @@ main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_oci_multi_layer),
+    cmocka_unit_test (test_metadata_larger_than_a_pipe),
     cmocka_unit_test (test_docker_schema2_converted),
     cmocka_unit_test (test_index_resolves_host_platform),
     cmocka_unit_test (test_corrupt_blob_then_client_usable),
