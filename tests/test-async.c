@@ -83,6 +83,22 @@ layer_digest (const char *key, guint index)
     json_array_get_object_element (test_expected_layers (key), index), "digest");
 }
 
+/* A blob of the fake proxy, which serves whatever digest it is asked for. The image stays
+ * open as long as the test: closing it would queue a CloseImage behind the blob's transfer. */
+static CImgProxyBlobStream *
+open_fake_blob (CImgProxyClient *client, gint64 size, CImgProxyImage **out_image)
+{
+  g_autoptr (GError) error = NULL;
+  CImgProxyBlobStream *blob;
+
+  *out_image = cimg_proxy_client_open_image (client, "oci:/fake:latest", NULL, &error);
+  test_assert_no_error (error);
+  blob =
+    cimg_proxy_image_open_blob (*out_image, layer_digest ("multi:latest", 0), size, NULL, &error);
+  test_assert_no_error (error);
+  return blob;
+}
+
 static void
 assert_layer_reads (CImgProxyImage *image, const char *key, guint index)
 {
@@ -451,20 +467,14 @@ static void
 test_idle_timeout_slow_blob (void **state)
 {
   g_autoptr (CImgProxyClient) client = new_fake_client ("trickle-blob", 1);
-  g_autoptr (GError) error = NULL;
   g_autoptr (CImgProxyImage) image = NULL;
-  g_autoptr (CImgProxyBlobStream) blob = NULL;
+  g_autoptr (CImgProxyBlobStream) blob = open_fake_blob (client, 5000, &image);
   g_autofree char *expected = g_strnfill (5000, 't');
   g_autofree char *expected_hash =
     g_compute_checksum_for_string (G_CHECKSUM_SHA256, expected, 5000);
   g_autofree char *expected_digest = g_strconcat ("sha256:", expected_hash, NULL);
   AsyncReader reader = { 0 };
   gint64 start;
-
-  image = cimg_proxy_client_open_image (client, "oci:/slow:latest", NULL, &error);
-  test_assert_no_error (error);
-  blob = cimg_proxy_image_open_blob (image, layer_digest ("multi:latest", 0), 5000, NULL, &error);
-  test_assert_no_error (error);
 
   start = g_get_monotonic_time ();
   async_reader_start (&reader, blob);
@@ -483,16 +493,11 @@ static void
 test_async_quiet_between_reads (void **state)
 {
   g_autoptr (CImgProxyClient) client = new_fake_client ("trickle-blob", 0);
-  g_autoptr (GError) error = NULL;
   g_autoptr (CImgProxyImage) image = NULL;
-  g_autoptr (CImgProxyBlobStream) blob = NULL;
+  g_autoptr (CImgProxyBlobStream) blob = open_fake_blob (client, 5000, &image);
+  g_autoptr (GError) error = NULL;
   AsyncReader reader = { 0 };
   guint dispatched = 0;
-
-  image = cimg_proxy_client_open_image (client, "oci:/slow:latest", NULL, &error);
-  test_assert_no_error (error);
-  blob = cimg_proxy_image_open_blob (image, layer_digest ("multi:latest", 0), 5000, NULL, &error);
-  test_assert_no_error (error);
 
   /* The second read has to wait for its bytes; then nobody reads while the third arrive. */
   for (int i = 0; i < 2; i++)

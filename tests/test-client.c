@@ -75,16 +75,32 @@ assert_layer_infos (GPtrArray *infos, JsonArray *expected)
     }
 }
 
+/* Reads the manifest of an OCI image, which skopeo hands out as stored, and checks it against
+ * mkoci.py's facts. */
+static GBytes *
+get_stored_manifest (CImgProxyImage *image, const char *key)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *digest = NULL;
+  g_autofree char *bytes_digest = NULL;
+  GBytes *manifest = cimg_proxy_image_get_manifest (image, NULL, &digest, &error);
+
+  test_assert_no_error (error);
+  assert_string_equal (
+    digest, json_object_get_string_member (test_expected_image (key), "manifest_digest"));
+  bytes_digest =
+    test_sha256_digest (g_bytes_get_data (manifest, NULL), g_bytes_get_size (manifest));
+  assert_string_equal (bytes_digest, digest);
+  return manifest;
+}
+
 static void
 test_oci_multi_layer (void **state)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (CImgProxyClient) client = new_client ();
   g_autoptr (CImgProxyImage) image = open_oci (client, "multi", "latest");
-  JsonObject *expected = test_expected_image ("multi:latest");
   JsonArray *layers = test_expected_layers ("multi:latest");
-  g_autofree char *digest = NULL;
-  g_autofree char *bytes_digest = NULL;
   g_autoptr (GBytes) manifest = NULL;
   g_autoptr (GBytes) config = NULL;
   g_autoptr (GPtrArray) infos = NULL;
@@ -94,13 +110,8 @@ test_oci_multi_layer (void **state)
 
   assert_string_equal (cimg_proxy_client_get_protocol_version (client), "0.2.3");
 
-  manifest = cimg_proxy_image_get_manifest (image, NULL, &digest, &error);
-  test_assert_no_error (error);
-  assert_string_equal (digest, json_object_get_string_member (expected, "manifest_digest"));
   /* An OCI source needs no conversion, so skopeo hands out the stored bytes. */
-  bytes_digest =
-    test_sha256_digest (g_bytes_get_data (manifest, NULL), g_bytes_get_size (manifest));
-  assert_string_equal (bytes_digest, digest);
+  manifest = get_stored_manifest (image, "multi:latest");
 
   /* skopeo re-encodes the config while converting it to OCI, so its bytes differ from the
    * stored blob; its content does not. */
@@ -140,22 +151,14 @@ test_metadata_larger_than_a_pipe (void **state)
   g_autoptr (GError) error = NULL;
   g_autoptr (CImgProxyClient) client = new_client ();
   g_autoptr (CImgProxyImage) image = open_oci (client, "tall", "latest");
-  JsonObject *expected = test_expected_image ("tall:latest");
-  g_autofree char *digest = NULL;
-  g_autofree char *bytes_digest = NULL;
   g_autoptr (GBytes) manifest = NULL;
   g_autoptr (GBytes) config = NULL;
   g_autoptr (GPtrArray) infos = NULL;
   g_autoptr (JsonParser) parser = json_parser_new ();
   JsonObject *labels;
 
-  manifest = cimg_proxy_image_get_manifest (image, NULL, &digest, &error);
-  test_assert_no_error (error);
+  manifest = get_stored_manifest (image, "tall:latest");
   assert_true (g_bytes_get_size (manifest) > 64 * 1024);
-  assert_string_equal (digest, json_object_get_string_member (expected, "manifest_digest"));
-  bytes_digest =
-    test_sha256_digest (g_bytes_get_data (manifest, NULL), g_bytes_get_size (manifest));
-  assert_string_equal (bytes_digest, digest);
 
   config = cimg_proxy_image_get_config (image, NULL, &error);
   test_assert_no_error (error);
