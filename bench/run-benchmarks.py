@@ -363,7 +363,7 @@ def main():
     parser.add_argument("--out", help="where results go (BUILD/bench/results by default)")
     parser.add_argument("--images", help="where the images go (BUILD/bench/images)")
     parser.add_argument("--runs", type=int, default=5, help="runs of each scenario")
-    parser.add_argument("--requests", type=int, default=1000,
+    parser.add_argument("--requests", type=int, default=10000,
                         help="round trips per latency run")
     parser.add_argument("--layer-mib", type=int, default=256)
     parser.add_argument("--big-mib", type=int, default=1024)
