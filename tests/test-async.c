@@ -30,26 +30,12 @@ wait_for (GAsyncResult **result)
 }
 
 static CImgProxyClient *
-new_client_with (const char *first_property, ...)
-{
-  g_autoptr (GError) error = NULL;
-  va_list args;
-  GObject *client;
-
-  va_start (args, first_property);
-  client = g_initable_new_valist (CIMG_PROXY_TYPE_CLIENT, first_property, args, NULL, &error);
-  va_end (args);
-  test_assert_no_error (error);
-  return CIMG_PROXY_CLIENT (client);
-}
-
-static CImgProxyClient *
 new_fake_client (const char *mode, guint idle_timeout)
 {
   const char *argv[] = { g_getenv ("CIMG_FAKE_PROXY"), mode, NULL };
 
   assert_non_null (argv[0]);
-  return new_client_with ("skopeo-argv", argv, "idle-timeout", idle_timeout, NULL);
+  return test_new_client ("skopeo-argv", argv, "idle-timeout", idle_timeout, NULL);
 }
 
 static CImgProxyImage *
@@ -268,7 +254,7 @@ test_async_cancel_before (void **state)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GAsyncResult) result = NULL;
-  g_autoptr (CImgProxyClient) client = new_client_with (NULL, NULL);
+  g_autoptr (CImgProxyClient) client = test_new_client (NULL, NULL);
   g_autoptr (GCancellable) cancellable = g_cancellable_new ();
   g_autofree char *ref = test_oci_ref ("multi", "latest");
   g_autoptr (CImgProxyImage) image = NULL;
@@ -287,7 +273,7 @@ test_async_cancel_before (void **state)
 static void
 test_cancel_during (void **state)
 {
-  g_autoptr (CImgProxyClient) client = new_client_with (NULL, NULL);
+  g_autoptr (CImgProxyClient) client = test_new_client (NULL, NULL);
   g_autoptr (CImgProxyImage) image = open_oci (client, "wide");
 
   for (int async = 0; async <= 1; async++)
@@ -329,7 +315,7 @@ test_cancel_during (void **state)
 static void
 test_cancel_after (void **state)
 {
-  g_autoptr (CImgProxyClient) client = new_client_with (NULL, NULL);
+  g_autoptr (CImgProxyClient) client = test_new_client (NULL, NULL);
   g_autoptr (CImgProxyImage) image = open_oci (client, "multi");
 
   for (int async = 0; async <= 1; async++)
@@ -582,7 +568,7 @@ static void
 test_killed_mid_stream_async (void **state)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (CImgProxyClient) client = new_client_with (NULL, NULL);
+  g_autoptr (CImgProxyClient) client = test_new_client (NULL, NULL);
   g_autoptr (CImgProxyImage) image = open_oci (client, "wide");
   g_autoptr (CImgProxyBlobStream) blob = open_layer (image, "wide:latest", 0);
   AsyncReader reader = { 0 };
@@ -650,7 +636,7 @@ shared_client_thread (gpointer data)
 static void
 test_eight_threads_one_client (void **state)
 {
-  g_autoptr (CImgProxyClient) client = new_client_with (NULL, NULL);
+  g_autoptr (CImgProxyClient) client = test_new_client (NULL, NULL);
   SharedJob jobs[8];
   GThread *threads[8];
 
@@ -727,7 +713,7 @@ assert_directory_holds_layers (const char *dir, const char *key, gboolean all)
 static void
 test_puller_to_directory (void **state)
 {
-  g_autoptr (CImgProxyClient) client = new_client_with (NULL, NULL);
+  g_autoptr (CImgProxyClient) client = test_new_client (NULL, NULL);
   g_autoptr (CImgProxyImage) image = open_oci (client, "wide");
 
   for (guint parallel = 1; parallel <= 4; parallel += 3)
@@ -761,7 +747,7 @@ test_puller_async_failure (void **state)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GAsyncResult) result = NULL;
-  g_autoptr (CImgProxyClient) client = new_client_with (NULL, NULL);
+  g_autoptr (CImgProxyClient) client = test_new_client (NULL, NULL);
   g_autoptr (CImgProxyImage) image = open_oci (client, "corrupt");
   g_autoptr (CImgProxyPuller) puller = cimg_proxy_puller_new (image, 3);
   g_autofree char *tmp = test_make_tmpdir ();
@@ -792,7 +778,7 @@ static void
 test_fd_based_splice (void **state)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (CImgProxyClient) client = new_client_with (NULL, NULL);
+  g_autoptr (CImgProxyClient) client = test_new_client (NULL, NULL);
   g_autoptr (CImgProxyImage) image = open_oci (client, "multi");
   g_autoptr (CImgProxyBlobStream) blob = open_layer (image, "multi:latest", 1);
   g_autofree char *tmp = test_make_tmpdir ();

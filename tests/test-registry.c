@@ -219,21 +219,6 @@ teardown (void **state)
   return 0;
 }
 
-/* A client with the given properties; failing to start one fails the test. */
-static CImgProxyClient *
-client_with (const char *first_property, ...)
-{
-  g_autoptr (GError) error = NULL;
-  va_list args;
-  GObject *client;
-
-  va_start (args, first_property);
-  client = g_initable_new_valist (CIMG_PROXY_TYPE_CLIENT, first_property, args, NULL, &error);
-  va_end (args);
-  test_assert_no_error (error);
-  return (CImgProxyClient *) client;
-}
-
 /* Opens REF with @client and reads the manifest and every layer; the first error, if any. */
 static GError *
 pull (CImgProxyClient *client, const char *ref, char **out_digest)
@@ -283,8 +268,8 @@ test_plain_http (void **state)
   g_autofree char *ref = app_ref (&fixture.http, "app:1");
   g_autoptr (GError) error = NULL;
   g_autoptr (CImgProxyClient) insecure =
-    client_with ("tls-verify", CIMG_PROXY_TLS_VERIFY_DISABLED, NULL);
-  g_autoptr (CImgProxyClient) strict = client_with (NULL, NULL);
+    test_new_client ("tls-verify", CIMG_PROXY_TLS_VERIFY_DISABLED, NULL);
+  g_autoptr (CImgProxyClient) strict = test_new_client (NULL, NULL);
   g_autoptr (GError) pulled = pull (insecure, ref, NULL);
   g_autoptr (GError) refused = pull (strict, ref, NULL);
 
@@ -299,8 +284,8 @@ test_https_with_test_ca (void **state)
 {
   g_autofree char *ref = app_ref (&fixture.https, "app:1");
   g_autoptr (GError) error = NULL;
-  g_autoptr (CImgProxyClient) with_ca = client_with ("cert-dir", fixture.https.cert_dir, NULL);
-  g_autoptr (CImgProxyClient) without = client_with (NULL, NULL);
+  g_autoptr (CImgProxyClient) with_ca = test_new_client ("cert-dir", fixture.https.cert_dir, NULL);
+  g_autoptr (CImgProxyClient) without = test_new_client (NULL, NULL);
   g_autoptr (GError) pulled = pull (with_ca, ref, NULL);
   g_autoptr (GError) refused = pull (without, ref, NULL);
 
@@ -344,14 +329,14 @@ test_basic_auth (void **state)
   /* authfile */
   {
     g_autoptr (CImgProxyClient) client =
-      client_with ("cert-dir", registry->cert_dir, "authfile", authfile, NULL);
+      test_new_client ("cert-dir", registry->cert_dir, "authfile", authfile, NULL);
     error = pull (client, ref, NULL);
     test_assert_no_error (error);
   }
   /* auth-data: in memory only */
   {
     g_autoptr (CImgProxyClient) client =
-      client_with ("cert-dir", registry->cert_dir, "auth-data", good_bytes, NULL);
+      test_new_client ("cert-dir", registry->cert_dir, "auth-data", good_bytes, NULL);
     g_autofree char *cmdline_path =
       g_strdup_printf ("/proc/%d/cmdline", _cimg_proxy_client_get_pid (client));
     g_autofree char *cmdline = NULL;
@@ -367,7 +352,7 @@ test_basic_auth (void **state)
     g_autoptr (CImgProxyClient) client = NULL;
 
     g_setenv ("REGISTRY_AUTH_FILE", authfile, TRUE);
-    client = client_with ("cert-dir", registry->cert_dir, NULL);
+    client = test_new_client ("cert-dir", registry->cert_dir, NULL);
     g_unsetenv ("REGISTRY_AUTH_FILE");
     error = pull (client, ref, NULL);
     test_assert_no_error (error);
@@ -378,7 +363,7 @@ test_basic_auth (void **state)
 
     g_setenv ("HOME", home, TRUE);
     g_setenv ("XDG_RUNTIME_DIR", dir, TRUE);
-    client = client_with ("cert-dir", registry->cert_dir, NULL);
+    client = test_new_client ("cert-dir", registry->cert_dir, NULL);
     g_setenv ("HOME", saved_home, TRUE);
     if (saved_runtime != NULL)
       g_setenv ("XDG_RUNTIME_DIR", saved_runtime, TRUE);
@@ -390,9 +375,9 @@ test_basic_auth (void **state)
   /* Wrong credentials, and none at all */
   {
     g_autoptr (CImgProxyClient) wrong =
-      client_with ("cert-dir", registry->cert_dir, "auth-data", bad_bytes, NULL);
+      test_new_client ("cert-dir", registry->cert_dir, "auth-data", bad_bytes, NULL);
     g_autoptr (CImgProxyClient) anonymous =
-      client_with ("cert-dir", registry->cert_dir, "anonymous", TRUE, NULL);
+      test_new_client ("cert-dir", registry->cert_dir, "anonymous", TRUE, NULL);
     g_autoptr (GError) refused = pull (wrong, ref, NULL);
     g_autoptr (GError) anonymous_refused = pull (anonymous, ref, NULL);
 
@@ -416,7 +401,7 @@ test_registries_conf_mirror (void **state)
   g_autofree char *digest = NULL;
 
   assert_true (g_file_set_contents (conf, contents, -1, NULL));
-  client = client_with ("registries-conf", conf, NULL);
+  client = test_new_client ("registries-conf", conf, NULL);
   test_assert_no_error (error);
   pulled = pull (client, "docker://registry.example.invalid/app:1", &digest);
   test_assert_no_error (pulled);
@@ -433,7 +418,7 @@ test_tag_and_digest (void **state)
   g_autofree char *missing = app_ref (&fixture.http, "app:no-such-tag");
   g_autoptr (GError) error = NULL;
   g_autoptr (CImgProxyClient) client =
-    client_with ("tls-verify", CIMG_PROXY_TLS_VERIFY_DISABLED, NULL);
+    test_new_client ("tls-verify", CIMG_PROXY_TLS_VERIFY_DISABLED, NULL);
   g_autoptr (GError) pulled = pull (client, by_digest, NULL);
   g_autoptr (CImgProxyImage) image = NULL;
 
@@ -454,7 +439,7 @@ test_many_layers_and_a_big_one (void **state)
   g_autofree char *big = app_ref (&fixture.http, "big:1");
   g_autoptr (GError) error = NULL;
   g_autoptr (CImgProxyClient) client =
-    client_with ("tls-verify", CIMG_PROXY_TLS_VERIFY_DISABLED, NULL);
+    test_new_client ("tls-verify", CIMG_PROXY_TLS_VERIFY_DISABLED, NULL);
   g_autoptr (GError) many_pulled = NULL;
   g_autoptr (GError) big_pulled = NULL;
   gsize peak_before;

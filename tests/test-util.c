@@ -136,6 +136,20 @@ count_dir_entries (const char *path)
   return count;
 }
 
+CImgProxyClient *
+test_new_client (const char *first_property, ...)
+{
+  g_autoptr (GError) error = NULL;
+  va_list args;
+  GObject *client;
+
+  va_start (args, first_property);
+  client = g_initable_new_valist (CIMG_PROXY_TYPE_CLIENT, first_property, args, NULL, &error);
+  va_end (args);
+  test_assert_no_error (error);
+  return CIMG_PROXY_CLIENT (client);
+}
+
 guint
 test_count_open_fds (void)
 {

@@ -36,6 +36,9 @@ char *test_sha256_digest (const void *data, gsize size);
 /* Reads @stream to the end in @chunk_size reads; the digest of what came, or NULL. */
 char *test_read_digest (GInputStream *stream, gsize chunk_size, guint64 *out_size, GError **error);
 
+/* A client with the given properties, NULL-terminated; failing to start one fails the test. */
+CImgProxyClient *test_new_client (const char *first_property, ...) G_GNUC_NULL_TERMINATED;
+
 guint test_count_open_fds (void);
 /* A "Vm..." figure of /proc/self/status in KiB, such as "VmRSS" or "VmHWM" (the peak). */
 gsize test_status_kib (const char *field);
