@@ -719,12 +719,19 @@ watch_verdict (CImgProxyBlobStream *self, GTask *task)
   g_source_attach (source, g_task_get_context (task));
 }
 
+/* Whether bytes are still to come from the pipe, rather than the verdict or nothing. */
+static gboolean
+pipe_pending (CImgProxyBlobStream *self)
+{
+  return self->remaining > 0 && get_state (self) == BLOB_READING;
+}
+
 static void
 try_read_async (GTask *task)
 {
   CImgProxyBlobStream *self = g_task_get_source_object (task);
   AsyncRead *data = g_task_get_task_data (task);
-  gboolean reading = get_state (self) == BLOB_READING && self->remaining > 0;
+  gboolean reading = pipe_pending (self);
   gsize wanted = (gsize) MIN (data->count, self->remaining);
   GError *error = NULL;
   gssize n;
@@ -755,7 +762,7 @@ try_read_async (GTask *task)
   else
     {
       g_clear_error (&error);
-      if (get_state (self) == BLOB_READING && self->remaining > 0)
+      if (pipe_pending (self))
         watch_pipe (self, task);
       else
         watch_verdict (self, task);

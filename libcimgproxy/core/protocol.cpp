@@ -4,11 +4,13 @@
 
 #include "error.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <tuple>
 
 namespace cimgproxy::core {
@@ -348,14 +350,11 @@ JsonNodePtr Scanner::value(JsonParser* parser) {
     skip_space();
     size_t start = position_;
     char first = position_ < text_.size() ? text_[position_] : '\0';
-    JsonNodePtr node(json_node_alloc());
 
     if (first == '"') {
         std::optional<std::string> text = string();
-        if (!text)
-            return nullptr;
-        json_node_init_string(node.get(), text->c_str());
-        return node;
+        return text ? JsonNodePtr(json_node_init_string(json_node_alloc(), text->c_str()))
+                    : nullptr;
     }
     if (first == '{' || first == '[') {
         if (!skip_value())
@@ -366,14 +365,10 @@ JsonNodePtr Scanner::value(JsonParser* parser) {
             return nullptr;
         return JsonNodePtr(json_parser_steal_root(parser));
     }
-    if (literal("true") || literal("false")) {
-        json_node_init_boolean(node.get(), first == 't');
-        return node;
-    }
-    if (literal("null")) {
-        json_node_init_null(node.get());
-        return node;
-    }
+    if (literal("true") || literal("false"))
+        return JsonNodePtr(json_node_init_boolean(json_node_alloc(), first == 't'));
+    if (literal("null"))
+        return JsonNodePtr(json_node_init_null(json_node_alloc()));
 
     // json-glib's types for numbers: an integer as gint64 where it fits, otherwise a double.
     std::optional<std::string_view> number_text = number();
@@ -383,13 +378,11 @@ JsonNodePtr Scanner::value(JsonParser* parser) {
     if (digits.find_first_of(".eE") == std::string::npos) {
         errno = 0;
         long long integer = strtoll(digits.c_str(), nullptr, 10);
-        if (errno == 0) {
-            json_node_init_int(node.get(), integer);
-            return node;
-        }
+        if (errno == 0)
+            return JsonNodePtr(json_node_init_int(json_node_alloc(), integer));
     }
-    json_node_init_double(node.get(), g_ascii_strtod(digits.c_str(), nullptr));
-    return node;
+    return JsonNodePtr(
+        json_node_init_double(json_node_alloc(), g_ascii_strtod(digits.c_str(), nullptr)));
 }
 
 } // namespace
@@ -406,7 +399,7 @@ Reply parse_reply(JsonParser* parser, Method method, std::string_view packet, st
 
     // The members a reply has; a later duplicate wins, as in json-glib and Go.
     static const char* const names[] = {"success", "value", "pipeid", "error", "error_code"};
-    JsonNodePtr members[G_N_ELEMENTS(names)];
+    JsonNodePtr members[std::size(names)];
     Scanner scanner(packet);
     if (!scanner.take('{'))
         violation(format("The reply to %s is not a JSON object", info.name));
@@ -414,13 +407,15 @@ Reply parse_reply(JsonParser* parser, Method method, std::string_view packet, st
     if (!scanner.take('}')) {
         do {
             std::optional<std::string> name = scanner.string();
-            well_formed = name && scanner.take(':');
-            size_t i = 0;
-            while (well_formed && i < G_N_ELEMENTS(names) && *name != names[i])
-                i++;
-            if (well_formed && i < G_N_ELEMENTS(names))
-                well_formed = (members[i] = scanner.value(parser)) != nullptr;
-            else if (well_formed)
+            if (!name || !scanner.take(':')) {
+                well_formed = false;
+                break;
+            }
+            auto known = std::find(std::begin(names), std::end(names), *name);
+            if (known != std::end(names))
+                well_formed =
+                    (members[known - std::begin(names)] = scanner.value(parser)) != nullptr;
+            else
                 well_formed = scanner.skip_value();
         } while (well_formed && scanner.take(','));
         well_formed = well_formed && scanner.take('}');
